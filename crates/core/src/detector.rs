@@ -1,0 +1,185 @@
+//! [`Detector`]: any algorithm, built from a JSON config, snapshot-able.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::{Reader, parse_object};
+use crate::engine::{Input, Keyed, Scores};
+use crate::error::{Error, Result};
+use crate::ewma::Ewma;
+use crate::mad::Mad;
+use crate::model::Model;
+use crate::zscore::ZScore;
+
+/// The ABI version of `wit/detector.wit` this crate implements.
+pub const ABI_VERSION: u32 = 1;
+/// Magic bytes that open every snapshot.
+pub const SNAPSHOT_MAGIC: &[u8; 4] = b"WMAD";
+/// The snapshot envelope version written by this crate.
+pub const SNAPSHOT_VERSION: u16 = 1;
+
+/// Every algorithm name, in the order `describe()` lists them.
+pub const ALGORITHMS: &[&str] = &[ZScore::NAME, Ewma::NAME, Mad::NAME];
+
+/// A detector of any algorithm, holding one model per key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Detector {
+    /// See [`crate::zscore`].
+    ZScore(Keyed<ZScore>),
+    /// See [`crate::ewma`].
+    Ewma(Keyed<Ewma>),
+    /// See [`crate::mad`].
+    Mad(Keyed<Mad>),
+}
+
+macro_rules! dispatch {
+    ($self:expr, $k:ident => $body:expr) => {
+        match $self {
+            Detector::ZScore($k) => $body,
+            Detector::Ewma($k) => $body,
+            Detector::Mad($k) => $body,
+        }
+    };
+}
+
+fn build<M: Model>(obj: &Map<String, Value>) -> Result<Keyed<M>> {
+    let reader = Reader::new(M::NAME, obj, M::specs())?;
+    let common = reader.common()?;
+    let params = M::params(&reader, &common)?;
+    Ok(Keyed::new(common, params))
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotBody {
+    config: String,
+    detector: Detector,
+}
+
+impl Detector {
+    /// Build a detector from a JSON config. The `algorithm` key picks the
+    /// algorithm (default `zscore`); every other key must be one it accepts.
+    pub fn from_config(config: &str) -> Result<Detector> {
+        let obj = parse_object(config)?;
+        let algorithm = match obj.get("algorithm") {
+            None | Some(Value::Null) => ZScore::NAME,
+            Some(Value::String(s)) => s.as_str(),
+            Some(other) => {
+                return Err(Error::InvalidConfig(format!(
+                    "'algorithm' must be a string, got {other}; accepted: {}",
+                    ALGORITHMS.join(", ")
+                )));
+            }
+        };
+        match algorithm.to_ascii_lowercase().as_str() {
+            "zscore" => Ok(Detector::ZScore(build(&obj)?)),
+            "ewma" => Ok(Detector::Ewma(build(&obj)?)),
+            "mad" => Ok(Detector::Mad(build(&obj)?)),
+            other => Err(Error::InvalidConfig(format!(
+                "unknown algorithm '{other}'; accepted: {}",
+                ALGORITHMS.join(", ")
+            ))),
+        }
+    }
+
+    /// The algorithm name.
+    pub fn algorithm(&self) -> &'static str {
+        match self {
+            Detector::ZScore(_) => ZScore::NAME,
+            Detector::Ewma(_) => Ewma::NAME,
+            Detector::Mad(_) => Mad::NAME,
+        }
+    }
+
+    /// Score then learn every row of `input` (see [`Keyed::process`]).
+    pub fn process(&mut self, input: &Input<'_>, out: &mut Scores) -> Result<()> {
+        dispatch!(self, k => k.process(input, out))
+    }
+
+    /// Keys held.
+    pub fn key_count(&self) -> usize {
+        dispatch!(self, k => k.key_count())
+    }
+
+    /// The effective config with every default filled in, as a JSON string.
+    pub fn config_json(&self) -> String {
+        fn with<M: Model>(k: &Keyed<M>) -> Value {
+            let mut m = Map::new();
+            m.insert("algorithm".into(), M::NAME.into());
+            m.insert("threshold".into(), k.common.threshold.into());
+            m.insert("minTrainingSize".into(), k.common.min_training_size.into());
+            m.insert("direction".into(), k.common.direction.as_str().into());
+            m.extend(M::params_json(&k.params));
+            Value::Object(m)
+        }
+        dispatch!(self, k => with(k)).to_string()
+    }
+
+    /// Serialise config and every key's state into a versioned envelope:
+    /// `b"WMAD"`, `u16` LE envelope version, then a postcard body.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let body = SnapshotBody {
+            config: self.config_json(),
+            detector: self.clone(),
+        };
+        let mut out = Vec::with_capacity(64);
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+        // Serialising plain data into a Vec cannot fail.
+        match postcard::to_extend(&body, out) {
+            Ok(v) => v,
+            Err(e) => unreachable!("snapshot serialisation failed: {e}"),
+        }
+    }
+
+    /// Rebuild a detector from [`Detector::snapshot`] bytes.
+    pub fn restore(bytes: &[u8]) -> Result<Detector> {
+        if bytes.len() < 6 || &bytes[..4] != SNAPSHOT_MAGIC {
+            return Err(Error::InvalidSnapshot(
+                "not a wasmad snapshot: it must start with the bytes 'WMAD'".into(),
+            ));
+        }
+        let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+        if version != SNAPSHOT_VERSION {
+            return Err(Error::InvalidSnapshot(format!(
+                "snapshot envelope version {version} is not supported; this module reads version {SNAPSHOT_VERSION}"
+            )));
+        }
+        let body: SnapshotBody = postcard::from_bytes(&bytes[6..]).map_err(|e| {
+            Error::InvalidSnapshot(format!("snapshot body is truncated or corrupt: {e}"))
+        })?;
+        // The config must still validate, and must describe the same detector.
+        let fresh = Detector::from_config(&body.config)?;
+        if fresh.config_json() != body.detector.config_json() {
+            return Err(Error::InvalidSnapshot(
+                "snapshot config does not match its state".into(),
+            ));
+        }
+        if !dispatch!(&body.detector, k => k.is_consistent()) {
+            return Err(Error::InvalidSnapshot(
+                "snapshot state is inconsistent with its config".into(),
+            ));
+        }
+        Ok(body.detector)
+    }
+}
+
+/// The module description served by `describe()` (see `wit/detector.wit`).
+pub fn describe() -> String {
+    fn algo<M: Model>(multivariate: bool) -> Value {
+        serde_json::json!({
+            "name": M::NAME,
+            "description": M::DESCRIPTION,
+            "multivariate": multivariate,
+            "params": M::specs().iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+        })
+    }
+    serde_json::json!({
+        "module": "wasmad-detectors",
+        "version": env!("CARGO_PKG_VERSION"),
+        "abi": ABI_VERSION,
+        "algorithms": [algo::<ZScore>(false), algo::<Ewma>(false), algo::<Mad>(false)],
+        "common": ["algorithm", "threshold", "minTrainingSize", "direction"],
+        "outputs": ["forecast_value", "lower_bound", "upper_bound", "score", "is_anomaly", "direction", "status"],
+    })
+    .to_string()
+}

@@ -1,0 +1,232 @@
+//! Batch processing: per-key models driven over column slices.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Common, Direction};
+use crate::error::{Error, Result};
+use crate::flags;
+use crate::model::Model;
+
+/// One batch of input rows, as column slices (see `wit/detector.wit`).
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// Event time of each row, microseconds since the epoch.
+    pub timestamps: &'a [i64],
+    /// `n * width` values, row-major; NaN = missing.
+    pub values: &'a [f64],
+    /// Values per row.
+    pub width: usize,
+    /// Empty (one model) or one dense key id per row.
+    pub keys: &'a [u32],
+}
+
+impl<'a> Input<'a> {
+    /// A single-key univariate batch.
+    pub fn univariate(timestamps: &'a [i64], values: &'a [f64]) -> Self {
+        Input {
+            timestamps,
+            values,
+            width: 1,
+            keys: &[],
+        }
+    }
+
+    /// Rows in the batch.
+    pub fn rows(&self) -> usize {
+        self.timestamps.len()
+    }
+
+    /// Check the columns agree with each other.
+    pub fn validate(&self, keys_held: usize) -> Result<()> {
+        let n = self.timestamps.len();
+        if self.width == 0 {
+            return Err(Error::InvalidInput(
+                "width must be at least 1 (values per row)".into(),
+            ));
+        }
+        if self.values.len() != n.saturating_mul(self.width) {
+            return Err(Error::InvalidInput(format!(
+                "values has {} elements; expected rows ({n}) * width ({}) = {}",
+                self.values.len(),
+                self.width,
+                n.saturating_mul(self.width)
+            )));
+        }
+        if !self.keys.is_empty() {
+            if self.keys.len() != n {
+                return Err(Error::InvalidInput(format!(
+                    "keys has {} elements; expected 0 (one model) or one per row ({n})",
+                    self.keys.len()
+                )));
+            }
+            let limit = keys_held + n;
+            if let Some(bad) = self.keys.iter().find(|k| **k as usize >= limit) {
+                return Err(Error::InvalidInput(format!(
+                    "key id {bad} is not dense: with {keys_held} keys held and {n} rows, ids must be below {limit}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Output buffers for one batch; `process` clears and fills them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scores {
+    /// Expected value per row (NaN unless status ok).
+    pub forecast: Vec<f64>,
+    /// Lower band per row.
+    pub lower: Vec<f64>,
+    /// Upper band per row.
+    pub upper: Vec<f64>,
+    /// Signed score per row.
+    pub score: Vec<f64>,
+    /// Flag byte per row (see [`crate::flags`]).
+    pub flags: Vec<u8>,
+}
+
+impl Scores {
+    /// Empty the buffers and make room for `n` rows.
+    pub fn reset(&mut self, n: usize) {
+        for v in [
+            &mut self.forecast,
+            &mut self.lower,
+            &mut self.upper,
+            &mut self.score,
+        ] {
+            v.clear();
+            v.reserve(n);
+        }
+        self.flags.clear();
+        self.flags.reserve(n);
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// True when no rows are held.
+    pub fn is_empty(&self) -> bool {
+        self.flags.is_empty()
+    }
+
+    #[inline]
+    fn push_missing(&mut self, flag: u8) {
+        self.forecast.push(f64::NAN);
+        self.lower.push(f64::NAN);
+        self.upper.push(f64::NAN);
+        self.score.push(f64::NAN);
+        self.flags.push(flag);
+    }
+
+    /// Append the rows of `other`.
+    pub fn extend_from(&mut self, other: &Scores) {
+        self.forecast.extend_from_slice(&other.forecast);
+        self.lower.extend_from_slice(&other.lower);
+        self.upper.extend_from_slice(&other.upper);
+        self.score.extend_from_slice(&other.score);
+        self.flags.extend_from_slice(&other.flags);
+    }
+}
+
+/// The smallest scale a baseline may have: a perfectly flat history still
+/// gives finite scores, and any departure from it scores very high.
+#[inline]
+pub fn scale_floor(center: f64) -> f64 {
+    (center.abs() * 1.5e-8).max(1e-12)
+}
+
+/// One model per key, all with the same parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Keyed<M: Model> {
+    pub(crate) common: Common,
+    pub(crate) params: M::Params,
+    pub(crate) models: Vec<M>,
+}
+
+impl<M: Model> Keyed<M> {
+    /// No keys yet.
+    pub fn new(common: Common, params: M::Params) -> Self {
+        Keyed {
+            common,
+            params,
+            models: Vec::new(),
+        }
+    }
+
+    /// Keys held.
+    pub fn key_count(&self) -> usize {
+        self.models.len()
+    }
+
+    /// Score then learn every row of `input`, writing one result per row.
+    pub fn process(&mut self, input: &Input<'_>, out: &mut Scores) -> Result<()> {
+        input.validate(self.models.len())?;
+        if input.width != 1 {
+            return Err(Error::InvalidInput(format!(
+                "algorithm '{}' is univariate: width must be 1, got {}; use one value column",
+                M::NAME,
+                input.width
+            )));
+        }
+        let n = input.rows();
+        out.reset(n);
+        if input.keys.is_empty() {
+            if self.models.is_empty() {
+                self.models.push(M::new(&self.params));
+            }
+            let (common, params) = (self.common, &self.params);
+            let model = &mut self.models[0];
+            for &x in input.values {
+                step(model, x, &common, params, out);
+            }
+        } else {
+            for (&k, &x) in input.keys.iter().zip(input.values) {
+                let k = k as usize;
+                if k >= self.models.len() {
+                    let params = &self.params;
+                    self.models.resize_with(k + 1, || M::new(params));
+                }
+                step(&mut self.models[k], x, &self.common, &self.params, out);
+            }
+        }
+        Ok(())
+    }
+
+    /// Check a deserialised state against its params.
+    pub fn is_consistent(&self) -> bool {
+        self.models.iter().all(|m| m.is_consistent(&self.params))
+    }
+}
+
+#[inline(always)]
+fn step<M: Model>(model: &mut M, x: f64, common: &Common, params: &M::Params, out: &mut Scores) {
+    if !x.is_finite() {
+        out.push_missing(flags::SKIPPED);
+        return;
+    }
+    if model.seen() < common.min_training_size {
+        model.learn(x, params);
+        out.push_missing(flags::WARMUP);
+        return;
+    }
+    let b = model.baseline(params);
+    let scale = b.scale.max(scale_floor(b.center));
+    let z = (x - b.center) / scale;
+    let t = common.threshold;
+    let anomalous = match common.direction {
+        Direction::Both => z.abs() > t,
+        Direction::Up => z > t,
+        Direction::Down => z < -t,
+    };
+    let band = t * scale;
+    out.forecast.push(b.center);
+    out.lower.push(b.center - band);
+    out.upper.push(b.center + band);
+    out.score.push(z);
+    out.flags
+        .push(u8::from(anomalous) | if z >= 0.0 { flags::UP } else { 0 });
+    model.learn(x, params);
+}

@@ -1,0 +1,33 @@
+//! Streaming anomaly detectors in plain Rust: no wasm, arrow or IO.
+//!
+//! A [`Detector`] is built from a JSON config (validated against a spec table,
+//! so an invalid detector cannot exist), holds one model per key, and processes
+//! a batch of column slices at a time ([`Input`] in, [`Scores`] out). Every row
+//! is scored against its key's baseline *before* it is learned. NaN, infinite
+//! and missing values are `skipped`: not learned, not flagged.
+//!
+//! ```
+//! use wasmad_core::{Detector, Input, Scores, flags};
+//! let mut d = Detector::from_config(r#"{"algorithm":"zscore","minTrainingSize":3}"#).unwrap();
+//! let ts = [0, 1, 2, 3, 4];
+//! let vs = [1.0, 1.1, 0.9, 1.0, 50.0];
+//! let mut out = Scores::default();
+//! d.process(&Input::univariate(&ts, &vs), &mut out).unwrap();
+//! assert!(flags::is_anomaly(out.flags[4]));
+//! assert!(!flags::is_anomaly(out.flags[3]));
+//! ```
+
+pub mod bytes;
+pub mod config;
+pub mod detector;
+pub mod engine;
+pub mod error;
+pub mod ewma;
+pub mod flags;
+pub mod mad;
+pub mod model;
+pub mod zscore;
+
+pub use detector::{ABI_VERSION, ALGORITHMS, Detector, describe};
+pub use engine::{Input, Scores};
+pub use error::{Error, Result};

@@ -1,0 +1,185 @@
+//! `mad`: rolling median and median absolute deviation (robust z-score).
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::{Common, ParamSpec, Reader, common_specs};
+use crate::error::{Error, Result};
+use crate::model::{Baseline, Model};
+
+/// Consistency constant: 1.4826 * MAD estimates the standard deviation of
+/// normally distributed data.
+pub const MAD_SCALE: f64 = 1.4826;
+/// sqrt(pi / 2): mean absolute deviation * this estimates the standard
+/// deviation of normal data; used when more than half the window is identical
+/// (MAD = 0) but the window is not constant.
+pub const MEAN_AD_SCALE: f64 = 1.253_314_137_315_500_3;
+
+/// Parameters of [`Mad`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MadParams {
+    /// Rolling window in rows.
+    pub window: u64,
+}
+
+/// A rolling window kept twice: in arrival order (to expire the oldest) and
+/// sorted (for the median, O(log w) search plus O(w) shift per row).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mad {
+    seen: u64,
+    ring: VecDeque<f64>,
+    sorted: Vec<f64>,
+}
+
+fn median_sorted(s: &[f64]) -> f64 {
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// Median of |s[i] - m| for a sorted `s`: the deviations form two sorted runs
+/// (left of m, read backwards, and right of m), merged up to the middle.
+fn mad_sorted(s: &[f64], m: f64) -> f64 {
+    let n = s.len();
+    let split = s.partition_point(|v| *v < m);
+    let (mut l, mut r) = (split, split); // left run: s[l-1], s[l-2], ...; right run: s[r], ...
+    let hi = n / 2; // index of the upper middle deviation
+    let mut prev = 0.0;
+    let mut cur = 0.0;
+    for _ in 0..=hi {
+        prev = cur;
+        let dl = if l > 0 { m - s[l - 1] } else { f64::INFINITY };
+        let dr = if r < n { s[r] - m } else { f64::INFINITY };
+        if dl <= dr {
+            cur = dl;
+            l -= 1;
+        } else {
+            cur = dr;
+            r += 1;
+        }
+    }
+    if n % 2 == 1 { cur } else { (prev + cur) / 2.0 }
+}
+
+impl Model for Mad {
+    type Params = MadParams;
+    const NAME: &'static str = "mad";
+    const DESCRIPTION: &'static str = "Rolling median and median absolute deviation; score = (x - median) / (1.4826 * MAD).";
+
+    fn specs() -> Vec<ParamSpec> {
+        let mut s = common_specs(3.5, 30);
+        s.push(
+            ParamSpec::integer("window", Some(100), "Rolling window in rows.")
+                .min(3.0)
+                .max(1e6),
+        );
+        s
+    }
+
+    fn params(reader: &Reader<'_>, common: &Common) -> Result<MadParams> {
+        let window = reader.integer("window")?.unwrap_or(100);
+        if common.min_training_size > window {
+            return Err(Error::InvalidConfig(format!(
+                "minTrainingSize ({}) must not exceed window ({window}) for algorithm 'mad'",
+                common.min_training_size
+            )));
+        }
+        Ok(MadParams { window })
+    }
+
+    fn params_json(p: &MadParams) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("window".into(), p.window.into());
+        m
+    }
+
+    fn new(_: &MadParams) -> Self {
+        Mad {
+            seen: 0,
+            ring: VecDeque::new(),
+            sorted: Vec::new(),
+        }
+    }
+
+    fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    fn baseline(&self, _: &MadParams) -> Baseline {
+        let s = &self.sorted;
+        if s.is_empty() {
+            return Baseline {
+                center: f64::NAN,
+                scale: f64::NAN,
+            };
+        }
+        let m = median_sorted(s);
+        let mad = mad_sorted(s, m);
+        let scale = if mad > 0.0 {
+            MAD_SCALE * mad
+        } else {
+            let mean_ad = s.iter().map(|v| (v - m).abs()).sum::<f64>() / s.len() as f64;
+            MEAN_AD_SCALE * mean_ad
+        };
+        Baseline { center: m, scale }
+    }
+
+    fn learn(&mut self, x: f64, p: &MadParams) {
+        self.seen += 1;
+        if self.ring.len() as u64 >= p.window
+            && let Some(old) = self.ring.pop_front()
+        {
+            let at = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
+            if at < self.sorted.len() {
+                self.sorted.remove(at);
+            }
+        }
+        self.ring.push_back(x);
+        let at = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());
+        self.sorted.insert(at, x);
+    }
+
+    fn is_consistent(&self, p: &MadParams) -> bool {
+        self.ring.len() == self.sorted.len()
+            && self.ring.len() as u64 <= p.window
+            && self.sorted.windows(2).all(|w| w[0] <= w[1])
+            && self.ring.iter().all(|v| v.is_finite())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive_mad(v: &[f64]) -> f64 {
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        let m = median_sorted(&s);
+        let mut d: Vec<f64> = s.iter().map(|x| (x - m).abs()).collect();
+        d.sort_by(f64::total_cmp);
+        median_sorted(&d)
+    }
+
+    #[test]
+    fn mad_of_two_runs_matches_sorting() {
+        let cases: &[&[f64]] = &[
+            &[1.0],
+            &[1.0, 2.0],
+            &[1.0, 2.0, 3.0],
+            &[1.0, 1.0, 1.0, 10.0],
+            &[-5.0, 0.0, 0.0, 0.0, 2.0, 9.0],
+            &[3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0],
+        ];
+        for c in cases {
+            let mut s = c.to_vec();
+            s.sort_by(f64::total_cmp);
+            let m = median_sorted(&s);
+            assert_eq!(mad_sorted(&s, m), naive_mad(c), "case {c:?}");
+        }
+    }
+}
