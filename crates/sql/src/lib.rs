@@ -1,1 +1,49 @@
-//! placeholder
+//! DataFusion integration: the `ML_DETECT_ANOMALIES` table function and its
+//! batch operator.
+//!
+//! ```sql
+//! SELECT * FROM ML_DETECT_ANOMALIES(metrics, 'value', 'ts', '{"algorithm":"zscore","threshold":3.5}');
+//! SELECT * FROM ML_DETECT_ANOMALIES((SELECT * FROM metrics WHERE region = 'eu'), 'value', 'ts',
+//!                                   '{"algorithm":"mad","partitionBy":"host"}') WHERE is_anomaly;
+//! ```
+//!
+//! [`context`] builds a `SessionContext` with the function installed:
+//! a relation planner ([`planner`]) turns the call into a logical node
+//! ([`node`]), planned into [`exec::DetectAnomaliesExec`], whose detectors
+//! run on a [`Backend`]: the WASM component by default.
+
+pub mod backend;
+pub mod exec;
+pub mod node;
+pub mod planner;
+pub mod spec;
+
+use std::sync::Arc;
+
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::session_state::SessionState;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+pub use backend::{Backend, PartitionDetector};
+pub use spec::RESULT_COLUMNS;
+
+/// A session state with `ML_DETECT_ANOMALIES` installed over `backend`,
+/// starting from `builder` (for example `SessionStateBuilder::new()
+/// .with_config(..).with_default_features()`).
+pub fn install(builder: SessionStateBuilder, backend: Backend) -> SessionState {
+    let relation_planner = Arc::new(planner::DetectAnomaliesPlanner::new(backend.clone()));
+    let state = builder
+        .with_query_planner(Arc::new(node::WasmadQueryPlanner::new(backend)))
+        .with_relation_planners(vec![Arc::clone(&relation_planner) as _])
+        .build();
+    relation_planner.set_catalogs(Arc::clone(state.catalog_list()));
+    state
+}
+
+/// A session with `ML_DETECT_ANOMALIES` installed over `backend`.
+pub fn context(config: SessionConfig, backend: Backend) -> SessionContext {
+    let builder = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features();
+    SessionContext::new_with_state(install(builder, backend))
+}

@@ -1,0 +1,229 @@
+//! SQL planning: `ML_DETECT_ANOMALIES(input, 'value', 'ts' [, 'config'])` in a
+//! FROM clause becomes a [`DetectNode`] over the input's logical plan.
+//!
+//! The first argument is a table (or view, or CTE) name, or a parenthesised
+//! subquery. DataFusion's table functions only see scalar arguments, so the
+//! call is planned by a [`RelationPlanner`], which can plan a relation as its
+//! argument: the input is a real plan, optimised like any other.
+
+use std::sync::{Arc, OnceLock};
+
+use datafusion::catalog::CatalogProviderList;
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::LogicalPlanBuilder;
+
+use datafusion::common::{plan_err, DataFusionError};
+use datafusion::error::Result;
+use datafusion::logical_expr::planner::{
+    PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
+};
+use datafusion::logical_expr::{Extension, LogicalPlan};
+
+use datafusion::sql::sqlparser::ast::{
+    Expr as SqlExpr, FunctionArg, FunctionArgExpr, Ident, ObjectName, ObjectNamePart,
+    TableFactor, Value,
+};
+
+use crate::backend::Backend;
+use crate::node::DetectNode;
+use crate::spec::DetectSpec;
+
+/// The function name, matched case-insensitively.
+pub const FUNCTION_NAME: &str = "ml_detect_anomalies";
+
+const USAGE: &str = "ML_DETECT_ANOMALIES(table_or_(subquery), 'value_column', 'time_column' [, 'config json'])";
+
+/// Plans `ML_DETECT_ANOMALIES(...)` relations.
+#[derive(Debug)]
+pub struct DetectAnomaliesPlanner {
+    backend: Backend,
+    /// The session's catalogs. DataFusion resolves only the tables it sees
+    /// as relations in a statement before planning it; a table named as a
+    /// function argument is looked up here instead.
+    catalogs: OnceLock<Arc<dyn CatalogProviderList>>,
+}
+
+impl DetectAnomaliesPlanner {
+    /// A planner whose detectors run on `backend`.
+    pub fn new(backend: Backend) -> Self {
+        DetectAnomaliesPlanner {
+            backend,
+            catalogs: OnceLock::new(),
+        }
+    }
+
+    /// Give the planner the session's catalogs (once, after the state is built).
+    pub fn set_catalogs(&self, catalogs: Arc<dyn CatalogProviderList>) {
+        let _ = self.catalogs.set(catalogs);
+    }
+
+    /// Plan a table named as the first argument: a CTE or a table already
+    /// resolved by DataFusion, else a table or view from the catalogs.
+    fn plan_named(&self, idents: &[Ident], ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+        let name = object_name(idents);
+        let err = match ctx.plan(table_factor(name.clone())) {
+            Ok(plan) => return Ok(plan),
+            Err(e) => e,
+        };
+        let Some(catalogs) = self.catalogs.get() else {
+            return Err(err);
+        };
+        let table_ref = ctx.object_name_to_table_reference(name)?;
+        let options = ctx.context_provider().options();
+        let catalog = table_ref
+            .catalog()
+            .unwrap_or(&options.catalog.default_catalog)
+            .to_string();
+        let schema = table_ref
+            .schema()
+            .unwrap_or(&options.catalog.default_schema)
+            .to_string();
+        let provider = catalogs
+            .catalog(&catalog)
+            .and_then(|c| c.schema(&schema))
+            .map(|s| futures::executor::block_on(s.table(table_ref.table())))
+            .transpose()?
+            .flatten();
+        match provider {
+            Some(table) => LogicalPlanBuilder::scan(table_ref, provider_as_source(table), None)?.build(),
+            None => Err(err),
+        }
+    }
+}
+
+fn is_our_function(name: &ObjectName) -> bool {
+    match name.0.as_slice() {
+        [part] => part
+            .as_ident()
+            .is_some_and(|i| i.value.eq_ignore_ascii_case(FUNCTION_NAME)),
+        _ => false,
+    }
+}
+
+/// A string argument: a quoted literal, or a bare identifier (normalised).
+fn string_arg(
+    arg: &FunctionArg,
+    position: usize,
+    role: &str,
+    ctx: &dyn RelationPlannerContext,
+) -> Result<String> {
+    let expr = match arg {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => e,
+        other => {
+            return plan_err!(
+                "ML_DETECT_ANOMALIES: argument {position} ({role}) must be a string literal, got {other}; usage: {USAGE}"
+            );
+        }
+    };
+    match expr {
+        SqlExpr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s)
+            | Value::DoubleQuotedString(s)
+            | Value::EscapedStringLiteral(s)
+            | Value::NationalStringLiteral(s) => Ok(s.clone()),
+            other => plan_err!(
+                "ML_DETECT_ANOMALIES: argument {position} ({role}) must be a string literal such as 'value', got {other}; usage: {USAGE}"
+            ),
+        },
+        SqlExpr::Identifier(id) if role != "config" => Ok(ctx.normalize_ident(id.clone())),
+        other => plan_err!(
+            "ML_DETECT_ANOMALIES: argument {position} ({role}) must be a string literal, got {other}; usage: {USAGE}"
+        ),
+    }
+}
+
+fn table_factor(name: ObjectName) -> TableFactor {
+    TableFactor::Table {
+        name,
+        alias: None,
+        args: None,
+        with_hints: vec![],
+        version: None,
+        with_ordinality: false,
+        partitions: vec![],
+        json_path: None,
+        sample: None,
+        index_hints: vec![],
+    }
+}
+
+fn object_name(idents: &[Ident]) -> ObjectName {
+    ObjectName(
+        idents
+            .iter()
+            .cloned()
+            .map(ObjectNamePart::Identifier)
+            .collect(),
+    )
+}
+
+/// Plan the first argument: a table name or a subquery.
+fn plan_input(
+    planner: &DetectAnomaliesPlanner,
+    arg: &FunctionArg,
+    ctx: &mut dyn RelationPlannerContext,
+) -> Result<LogicalPlan> {
+    let expr = match arg {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => e,
+        other => {
+            return plan_err!(
+                "ML_DETECT_ANOMALIES: argument 1 must be a table name or a parenthesised subquery, got {other}; usage: {USAGE}"
+            );
+        }
+    };
+    match expr {
+        SqlExpr::Identifier(id) => planner.plan_named(std::slice::from_ref(id), ctx),
+        SqlExpr::CompoundIdentifier(ids) => planner.plan_named(ids, ctx),
+        SqlExpr::Subquery(query) => ctx.plan(TableFactor::Derived {
+            lateral: false,
+            subquery: query.clone(),
+            alias: None,
+            sample: None,
+        }),
+        other => plan_err!(
+            "ML_DETECT_ANOMALIES: argument 1 must be a table name or a parenthesised subquery such as (SELECT * FROM t WHERE ...), got {other}; usage: {USAGE}"
+        ),
+    }
+}
+
+impl RelationPlanner for DetectAnomaliesPlanner {
+    fn plan_relation(
+        &self,
+        relation: TableFactor,
+        ctx: &mut dyn RelationPlannerContext,
+    ) -> Result<RelationPlanning> {
+        let (args, alias) = match &relation {
+            TableFactor::Table {
+                name,
+                args: Some(args),
+                alias,
+                ..
+            } if is_our_function(name) => (args.args.clone(), alias.clone()),
+            _ => return Ok(RelationPlanning::Original(Box::new(relation))),
+        };
+        if !(3..=4).contains(&args.len()) {
+            return plan_err!(
+                "ML_DETECT_ANOMALIES expects 3 or 4 arguments, got {}; usage: {USAGE}",
+                args.len()
+            );
+        }
+        let input = plan_input(self, &args[0], ctx)?;
+        let value = string_arg(&args[1], 2, "value column", ctx)?;
+        let time = string_arg(&args[2], 3, "time column", ctx)?;
+        let config = match args.get(3) {
+            Some(a) => string_arg(a, 4, "config", ctx)?,
+            None => String::new(),
+        };
+        let spec = DetectSpec::new(input.schema(), &value, &time, &config, &self.backend)?;
+        let node = DetectNode::try_new(input, spec).map_err(|e| match e {
+            DataFusionError::Plan(_) => e,
+            other => DataFusionError::Plan(format!("ML_DETECT_ANOMALIES: {other}")),
+        })?;
+        let plan = LogicalPlan::Extension(Extension {
+            node: Arc::new(node),
+        });
+        Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
+            plan, alias,
+        ))))
+    }
+}
