@@ -79,13 +79,17 @@ pub fn decode_input(mut b: &[u8]) -> Result<OwnedInput> {
     if width == 0 {
         return Err(Error::InvalidInput("width must be at least 1".into()));
     }
-    let nv = n.checked_mul(width).ok_or_else(|| {
-        Error::InvalidInput(format!("rows ({n}) * width ({width}) overflows"))
-    })?;
+    let nv = n
+        .checked_mul(width)
+        .ok_or_else(|| Error::InvalidInput(format!("rows ({n}) * width ({width}) overflows")))?;
     let expected = n
         .saturating_mul(8)
         .saturating_add(nv.saturating_mul(8))
-        .saturating_add(if has_keys == 1 { n.saturating_mul(4) } else { 0 });
+        .saturating_add(if has_keys == 1 {
+            n.saturating_mul(4)
+        } else {
+            0
+        });
     if b.len() != expected {
         return Err(Error::InvalidInput(format!(
             "process-bytes body has {} bytes; a batch of {n} rows of width {width} (keys: {}) needs {expected}",
@@ -135,11 +139,12 @@ pub fn encode_scores(s: &Scores) -> Vec<u8> {
 /// Decode results.
 pub fn decode_scores(mut b: &[u8]) -> Result<Scores> {
     let n = u32_at(&mut b, "the header")? as usize;
-    if b.len() != n * 33 {
+    let need = n.checked_mul(33);
+    if need != Some(b.len()) {
         return Err(Error::InvalidInput(format!(
             "scores body has {} bytes; {n} rows need {}",
             b.len(),
-            n * 33
+            n.saturating_mul(33)
         )));
     }
     let mut col = || -> Result<Vec<f64>> {

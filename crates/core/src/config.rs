@@ -265,7 +265,8 @@ impl<'a> Reader<'a> {
 
     fn wrong_type(&self, spec: &ParamSpec, v: &Value) -> Error {
         let accepted = if spec.values.is_empty() {
-            format!("a {} {}", spec.kind.name(), spec.range_text())
+            let article = if spec.kind == Kind::Integer { "an" } else { "a" };
+            format!("{article} {} {}", spec.kind.name(), spec.range_text())
         } else {
             format!("one of {}", spec.values.join(", "))
         };
@@ -297,17 +298,18 @@ impl<'a> Reader<'a> {
     pub fn integer(&self, key: &str) -> Result<Option<u64>> {
         let spec = self.spec(key);
         match self.present(key) {
-            Some(v) => {
-                let x = v.as_u64().or_else(|| {
-                    v.as_f64()
-                        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9.0e15)
-                        .map(|f| f as u64)
-                });
-                match x {
-                    Some(x) => self.check_range(spec, x as f64).map(|_| Some(x)),
-                    None => Err(self.wrong_type(spec, v)),
+            Some(v) => match v.as_f64() {
+                // Whole numbers only; a negative or huge one is out of range.
+                Some(f) if f.fract() == 0.0 => {
+                    self.check_range(spec, f)?;
+                    if (0.0..9.0e15).contains(&f) {
+                        Ok(Some(f as u64))
+                    } else {
+                        Err(self.wrong_type(spec, v))
+                    }
                 }
-            }
+                _ => Err(self.wrong_type(spec, v)),
+            },
             None => Ok(spec.default.as_u64()),
         }
     }

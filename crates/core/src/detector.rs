@@ -44,8 +44,8 @@ macro_rules! dispatch {
 
 fn build<M: Model>(obj: &Map<String, Value>) -> Result<Keyed<M>> {
     let reader = Reader::new(M::NAME, obj, M::specs())?;
-    let common = reader.common()?;
-    let params = M::params(&reader, &common)?;
+    let mut common = reader.common()?;
+    let params = M::params(&reader, &mut common)?;
     Ok(Keyed::new(common, params))
 }
 
@@ -144,11 +144,20 @@ impl Detector {
                 "snapshot envelope version {version} is not supported; this module reads version {SNAPSHOT_VERSION}"
             )));
         }
-        let body: SnapshotBody = postcard::from_bytes(&bytes[6..]).map_err(|e| {
-            Error::InvalidSnapshot(format!("snapshot body is truncated or corrupt: {e}"))
-        })?;
+        let (body, rest): (SnapshotBody, &[u8]) =
+            postcard::take_from_bytes(&bytes[6..]).map_err(|e| {
+                Error::InvalidSnapshot(format!("snapshot body is truncated or corrupt: {e}"))
+            })?;
+        if !rest.is_empty() {
+            return Err(Error::InvalidSnapshot(format!(
+                "snapshot body is corrupt: {} unexpected bytes after its end",
+                rest.len()
+            )));
+        }
         // The config must still validate, and must describe the same detector.
-        let fresh = Detector::from_config(&body.config)?;
+        let fresh = Detector::from_config(&body.config).map_err(|e| {
+            Error::InvalidSnapshot(format!("snapshot config is corrupt: {}", e.message()))
+        })?;
         if fresh.config_json() != body.detector.config_json() {
             return Err(Error::InvalidSnapshot(
                 "snapshot config does not match its state".into(),

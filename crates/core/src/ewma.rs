@@ -26,7 +26,8 @@ pub struct Ewma {
 impl Model for Ewma {
     type Params = EwmaParams;
     const NAME: &'static str = "ewma";
-    const DESCRIPTION: &'static str = "Exponentially weighted moving mean and variance; score = (x - mean) / std.";
+    const DESCRIPTION: &'static str =
+        "Exponentially weighted moving mean and variance; score = (x - mean) / std.";
 
     fn specs() -> Vec<ParamSpec> {
         let mut s = common_specs(3.0, 30);
@@ -51,7 +52,7 @@ impl Model for Ewma {
         s
     }
 
-    fn params(reader: &Reader<'_>, _: &Common) -> Result<EwmaParams> {
+    fn params(reader: &Reader<'_>, _: &mut Common) -> Result<EwmaParams> {
         if reader.is_set("alpha") && reader.is_set("halfLife") {
             return Err(Error::InvalidConfig(
                 "give either 'alpha' or 'halfLife' for algorithm 'ewma', not both".into(),

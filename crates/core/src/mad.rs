@@ -69,7 +69,8 @@ fn mad_sorted(s: &[f64], m: f64) -> f64 {
 impl Model for Mad {
     type Params = MadParams;
     const NAME: &'static str = "mad";
-    const DESCRIPTION: &'static str = "Rolling median and median absolute deviation; score = (x - median) / (1.4826 * MAD).";
+    const DESCRIPTION: &'static str =
+        "Rolling median and median absolute deviation; score = (x - median) / (1.4826 * MAD).";
 
     fn specs() -> Vec<ParamSpec> {
         let mut s = common_specs(3.5, 30);
@@ -81,8 +82,12 @@ impl Model for Mad {
         s
     }
 
-    fn params(reader: &Reader<'_>, common: &Common) -> Result<MadParams> {
+    fn params(reader: &Reader<'_>, common: &mut Common) -> Result<MadParams> {
         let window = reader.integer("window")?.unwrap_or(100);
+        if !reader.is_set("minTrainingSize") {
+            // The default warm-up never exceeds a window the user chose.
+            common.min_training_size = common.min_training_size.min(window);
+        }
         if common.min_training_size > window {
             return Err(Error::InvalidConfig(format!(
                 "minTrainingSize ({}) must not exceed window ({window}) for algorithm 'mad'",
@@ -145,10 +150,17 @@ impl Model for Mad {
     }
 
     fn is_consistent(&self, p: &MadParams) -> bool {
-        self.ring.len() == self.sorted.len()
-            && self.ring.len() as u64 <= p.window
-            && self.sorted.windows(2).all(|w| w[0] <= w[1])
+        // `sorted` must be exactly `ring` in `learn`'s order: otherwise expiring
+        // a value removes the wrong one (or none) and the two drift apart.
+        let mut expected: Vec<f64> = self.ring.iter().copied().collect();
+        expected.sort_by(f64::total_cmp);
+        self.ring.len() as u64 <= p.window
             && self.ring.iter().all(|v| v.is_finite())
+            && expected.len() == self.sorted.len()
+            && expected
+                .iter()
+                .zip(&self.sorted)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
     }
 }
 

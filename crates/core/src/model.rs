@@ -31,8 +31,9 @@ pub trait Model: Clone + Serialize + DeserializeOwned + Send + 'static {
 
     /// Every config key, common ones included, with this algorithm's defaults.
     fn specs() -> Vec<ParamSpec>;
-    /// Read and validate the algorithm's own keys.
-    fn params(reader: &Reader<'_>, common: &Common) -> Result<Self::Params>;
+    /// Read and validate the algorithm's own keys; may adjust defaults of the
+    /// common keys that depend on them (never values the user set).
+    fn params(reader: &Reader<'_>, common: &mut Common) -> Result<Self::Params>;
     /// The params as JSON key/values, for the effective config.
     fn params_json(params: &Self::Params) -> serde_json::Map<String, serde_json::Value>;
 

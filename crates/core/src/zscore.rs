@@ -81,8 +81,14 @@ impl Model for ZScore {
         s
     }
 
-    fn params(reader: &Reader<'_>, common: &Common) -> Result<ZScoreParams> {
+    fn params(reader: &Reader<'_>, common: &mut Common) -> Result<ZScoreParams> {
         let window = reader.integer("window")?;
+        if let Some(w) = window
+            && !reader.is_set("minTrainingSize")
+        {
+            // The default warm-up never exceeds a window the user chose.
+            common.min_training_size = common.min_training_size.min(w);
+        }
         if let Some(w) = window
             && common.min_training_size > w
         {

@@ -1,0 +1,353 @@
+//! Config validation, as data: every case is a config string and either ""
+//! (it must build) or a substring its `Error::InvalidConfig` message must hold.
+//! Also: the effective config (`config_json()`) of each algorithm's defaults,
+//! and `describe()` agreeing with what `from_config` really accepts.
+
+use serde_json::{Value, json};
+use wasmad_core::{ALGORITHMS, Detector, Error, Input, Scores, describe};
+
+/// (name, config JSON, expected substring of the error message or "" for ok).
+#[rustfmt::skip]
+const CASES: &[(&str, &str, &str)] = &[
+    // Accepted.
+    ("empty string is zscore defaults", "", ""),
+    ("blank string is zscore defaults", "  \n\t ", ""),
+    ("empty object is zscore defaults", "{}", ""),
+    ("algorithm null is zscore", r#"{"algorithm":null}"#, ""),
+    ("algorithm is case-insensitive", r#"{"algorithm":"ZScore"}"#, ""),
+    ("zscore all keys", r#"{"algorithm":"zscore","threshold":2.5,"minTrainingSize":5,"direction":"up","window":10}"#, ""),
+    ("zscore window equal to minTrainingSize", r#"{"algorithm":"zscore","minTrainingSize":2,"window":2}"#, ""),
+    ("ewma alpha 1 is allowed", r#"{"algorithm":"ewma","alpha":1}"#, ""),
+    ("ewma halfLife alone", r#"{"algorithm":"ewma","halfLife":10}"#, ""),
+    ("ewma alpha null with halfLife", r#"{"algorithm":"ewma","alpha":null,"halfLife":10}"#, ""),
+    ("mad all keys", r#"{"algorithm":"mad","threshold":4,"minTrainingSize":3,"direction":"down","window":3}"#, ""),
+    ("integer given as whole float", r#"{"minTrainingSize":3.0}"#, ""),
+    ("null value means default", r#"{"threshold":null,"direction":null}"#, ""),
+    ("partitionBy string is accepted", r#"{"algorithm":"mad","partitionBy":"host"}"#, ""),
+    ("partitionBy list is accepted", r#"{"algorithm":"ewma","partitionBy":["host","dc"]}"#, ""),
+    // Unknown algorithm.
+    ("unknown algorithm", r#"{"algorithm":"prophet"}"#, "unknown algorithm 'prophet'; accepted: zscore, ewma, mad"),
+    ("empty algorithm name", r#"{"algorithm":""}"#, "accepted: zscore, ewma, mad"),
+    ("algorithm not a string", r#"{"algorithm":3}"#, "'algorithm' must be a string, got 3; accepted: zscore, ewma, mad"),
+    // Unknown keys: the message names the key and lists what is accepted.
+    ("zscore unknown key", r#"{"algorithm":"zscore","treshold":3}"#,
+        "unknown key 'treshold' for algorithm 'zscore'; accepted keys: algorithm, threshold, minTrainingSize, direction, window"),
+    ("ewma has no window", r#"{"algorithm":"ewma","window":10}"#,
+        "unknown key 'window' for algorithm 'ewma'; accepted keys: algorithm, threshold, minTrainingSize, direction, alpha, halfLife"),
+    ("mad has no alpha", r#"{"algorithm":"mad","alpha":0.1}"#,
+        "unknown key 'alpha' for algorithm 'mad'; accepted keys: algorithm, threshold, minTrainingSize, direction, window"),
+    ("keys are case-sensitive", r#"{"mintrainingsize":5}"#, "unknown key 'mintrainingsize'"),
+    // Wrong types.
+    ("threshold as string", r#"{"threshold":"3"}"#, "'threshold' = \"3\" has the wrong type for algorithm 'zscore'; accepted: a number > 0"),
+    ("threshold as bool", r#"{"algorithm":"mad","threshold":true}"#, "'threshold' = true has the wrong type for algorithm 'mad'"),
+    ("minTrainingSize fractional", r#"{"minTrainingSize":2.5}"#, "'minTrainingSize' = 2.5 has the wrong type"),
+    ("minTrainingSize as string", r#"{"algorithm":"ewma","minTrainingSize":"30"}"#, "'minTrainingSize' = \"30\" has the wrong type for algorithm 'ewma'"),
+    ("window as list", r#"{"window":[50]}"#, "'window' = [50] has the wrong type"),
+    ("window as object", r#"{"algorithm":"mad","window":{}}"#, "'window' = {} has the wrong type"),
+    ("direction unknown word", r#"{"direction":"sideways"}"#, "'direction' = \"sideways\" has the wrong type for algorithm 'zscore'; accepted: one of both, up, down"),
+    ("direction is case-sensitive", r#"{"direction":"UP"}"#, "accepted: one of both, up, down"),
+    ("direction as number", r#"{"direction":1}"#, "accepted: one of both, up, down"),
+    ("alpha as string", r#"{"algorithm":"ewma","alpha":"0.1"}"#, "'alpha' = \"0.1\" has the wrong type"),
+    ("halfLife as bool", r#"{"algorithm":"ewma","halfLife":false}"#, "'halfLife' = false has the wrong type"),
+    // Out of range.
+    ("threshold zero", r#"{"threshold":0}"#, "'threshold' = 0 is out of range for algorithm 'zscore'; accepted: number > 0"),
+    ("threshold negative", r#"{"algorithm":"ewma","threshold":-1}"#, "'threshold' = -1 is out of range for algorithm 'ewma'"),
+    ("minTrainingSize one", r#"{"minTrainingSize":1}"#, "'minTrainingSize' = 1 is out of range for algorithm 'zscore'; accepted: integer >= 2 and <= 1000000000"),
+    ("minTrainingSize zero", r#"{"algorithm":"mad","minTrainingSize":0}"#, "'minTrainingSize' = 0 is out of range"),
+    ("minTrainingSize too large", r#"{"minTrainingSize":2000000000}"#, "'minTrainingSize' = 2000000000 is out of range"),
+    ("zscore window one", r#"{"minTrainingSize":2,"window":1}"#, "'window' = 1 is out of range for algorithm 'zscore'; accepted: integer >= 2"),
+    ("zscore window zero", r#"{"minTrainingSize":2,"window":0}"#, "'window' = 0 is out of range"),
+    ("mad window two", r#"{"algorithm":"mad","minTrainingSize":2,"window":2}"#, "'window' = 2 is out of range for algorithm 'mad'; accepted: integer >= 3"),
+    ("alpha zero", r#"{"algorithm":"ewma","alpha":0}"#, "'alpha' = 0 is out of range for algorithm 'ewma'; accepted: number > 0 and <= 1"),
+    ("alpha above one", r#"{"algorithm":"ewma","alpha":1.5}"#, "'alpha' = 1.5 is out of range"),
+    ("alpha negative", r#"{"algorithm":"ewma","alpha":-0.1}"#, "'alpha' = -0.1 is out of range"),
+    ("halfLife zero", r#"{"algorithm":"ewma","halfLife":0}"#, "'halfLife' = 0 is out of range"),
+    ("alpha and halfLife together", r#"{"algorithm":"ewma","alpha":0.2,"halfLife":10}"#, "give either 'alpha' or 'halfLife' for algorithm 'ewma', not both"),
+    ("zscore minTrainingSize above window", r#"{"minTrainingSize":10,"window":5}"#, "minTrainingSize (10) must not exceed window (5) for algorithm 'zscore'"),
+    ("zscore window below default minTrainingSize lowers the default", r#"{"window":20}"#, ""),
+    ("mad window below default minTrainingSize lowers the default", r#"{"algorithm":"mad","window":10}"#, ""),
+    ("zscore window below an explicit minTrainingSize", r#"{"window":20,"minTrainingSize":30}"#, "minTrainingSize (30) must not exceed window (20)"),
+    ("negative window is out of range", r#"{"window":-5}"#, "'window' = -5 is out of range for algorithm 'zscore'; accepted: integer >= 2 and <= 100000000"),
+    ("fractional window says an integer", r#"{"window":2.5}"#, "accepted: an integer >= 2"),
+    ("mad minTrainingSize above window", r#"{"algorithm":"mad","minTrainingSize":10,"window":5}"#, "minTrainingSize (10) must not exceed window (5) for algorithm 'mad'"),
+    ("mad minTrainingSize above default window", r#"{"algorithm":"mad","minTrainingSize":101}"#, "minTrainingSize (101) must not exceed window (100)"),
+    // Not JSON, or not an object.
+    ("unclosed object", "{", "config is not valid JSON"),
+    ("trailing comma", r#"{"threshold":3,}"#, "config is not valid JSON"),
+    ("single quotes", "{'algorithm':'zscore'}", "config is not valid JSON"),
+    ("bare word", "zscore", "config is not valid JSON"),
+    ("number too large for f64", r#"{"threshold":1e400}"#, "config is not valid JSON"),
+    ("array", "[]", "config must be a JSON object"),
+    ("number", "3", "config must be a JSON object"),
+    ("string", r#""zscore""#, "config must be a JSON object"),
+    ("null", "null", "config must be a JSON object"),
+];
+
+#[test]
+fn config_cases() {
+    let mut failures = Vec::new();
+    for &(name, config, expected) in CASES {
+        match (Detector::from_config(config), expected) {
+            (Ok(_), "") => {}
+            (Ok(d), _) => failures.push(format!(
+                "{name}: expected an error containing {expected:?}, but it built {}",
+                d.config_json()
+            )),
+            (Err(Error::InvalidConfig(m)), _) if !expected.is_empty() && m.contains(expected) => {}
+            (Err(e), _) => failures.push(format!(
+                "{name}: expected {}, got {e:?}",
+                if expected.is_empty() {
+                    "ok".to_string()
+                } else {
+                    format!("InvalidConfig containing {expected:?}")
+                }
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn effective(config: &str) -> Value {
+    let d = Detector::from_config(config).expect("config is valid");
+    serde_json::from_str(&d.config_json()).expect("config_json is JSON")
+}
+
+#[test]
+fn defaults_per_algorithm() {
+    let cases: &[(&str, &str, Value)] = &[
+        (
+            "zscore",
+            r#"{"algorithm":"zscore"}"#,
+            json!({"algorithm":"zscore","threshold":3.0,"minTrainingSize":30,"direction":"both","window":null}),
+        ),
+        (
+            "ewma",
+            r#"{"algorithm":"ewma"}"#,
+            json!({"algorithm":"ewma","threshold":3.0,"minTrainingSize":30,"direction":"both","alpha":0.1}),
+        ),
+        (
+            "mad",
+            r#"{"algorithm":"mad"}"#,
+            json!({"algorithm":"mad","threshold":3.5,"minTrainingSize":30,"direction":"both","window":100}),
+        ),
+        ("empty string", "", effective(r#"{"algorithm":"zscore"}"#)),
+        ("empty object", "{}", effective(r#"{"algorithm":"zscore"}"#)),
+        (
+            "upper-case name",
+            r#"{"algorithm":"MAD"}"#,
+            effective(r#"{"algorithm":"mad"}"#),
+        ),
+    ];
+    for (name, config, want) in cases {
+        assert_eq!(&effective(config), want, "{name}");
+        let d = Detector::from_config(config).expect("valid");
+        assert_eq!(
+            d.algorithm(),
+            want["algorithm"].as_str().expect("name"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn half_life_becomes_alpha() {
+    // alpha = 1 - 0.5^(1/halfLife): after halfLife rows a weight has halved.
+    let cases: &[(f64, f64)] = &[
+        (1.0, 0.5),
+        (2.0, 1.0 - 0.5f64.sqrt()),
+        (10.0, 1.0 - 0.5f64.powf(0.1)),
+    ];
+    for &(half_life, alpha) in cases {
+        let got = effective(&format!(r#"{{"algorithm":"ewma","halfLife":{half_life}}}"#));
+        let got = got["alpha"].as_f64().expect("alpha is a number");
+        assert!(
+            (got - alpha).abs() <= 1e-15,
+            "halfLife {half_life}: alpha {got}, want {alpha}"
+        );
+    }
+}
+
+#[test]
+fn every_valid_case_round_trips_through_config_json() {
+    // The effective config is itself a valid config describing the same detector.
+    for &(name, config, expected) in CASES {
+        if !expected.is_empty() {
+            continue;
+        }
+        let first = Detector::from_config(config).expect(name).config_json();
+        let second = Detector::from_config(&first).expect(name).config_json();
+        assert_eq!(first, second, "{name}");
+    }
+}
+
+#[test]
+fn partition_by_is_ignored() {
+    let values: Vec<f64> = (0..80)
+        .map(|i| ((i * 37) % 11) as f64 + if i == 70 { 40.0 } else { 0.0 })
+        .collect();
+    let ts: Vec<i64> = (0..values.len() as i64).collect();
+    for algorithm in ALGORITHMS {
+        let plain = format!(r#"{{"algorithm":"{algorithm}","minTrainingSize":10}}"#);
+        let with =
+            format!(r#"{{"algorithm":"{algorithm}","minTrainingSize":10,"partitionBy":["host"]}}"#);
+        let (mut a, mut b) = (
+            Detector::from_config(&plain).expect("plain"),
+            Detector::from_config(&with).expect("with partitionBy"),
+        );
+        assert_eq!(a.config_json(), b.config_json(), "{algorithm}");
+        let (mut sa, mut sb) = (Scores::default(), Scores::default());
+        a.process(&Input::univariate(&ts, &values), &mut sa)
+            .expect("process");
+        b.process(&Input::univariate(&ts, &values), &mut sb)
+            .expect("process");
+        assert_eq!(sa.flags, sb.flags, "{algorithm}");
+        assert_eq!(format!("{sa:?}"), format!("{sb:?}"), "{algorithm}");
+    }
+}
+
+fn describe_json() -> Value {
+    serde_json::from_str(&describe()).expect("describe() is JSON")
+}
+
+#[test]
+fn describe_lists_every_algorithm_and_param() {
+    let d = describe_json();
+    assert_eq!(d["abi"], wasmad_core::ABI_VERSION);
+    let algos = d["algorithms"].as_array().expect("algorithms is a list");
+    let names: Vec<&str> = algos
+        .iter()
+        .map(|a| a["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ALGORITHMS);
+    for a in algos {
+        let name = a["name"].as_str().expect("name");
+        assert!(
+            !a["description"].as_str().expect("description").is_empty(),
+            "{name}"
+        );
+        let params = a["params"].as_array().expect("params is a list");
+        assert!(!params.is_empty(), "{name}");
+        let defaults = effective(&format!(r#"{{"algorithm":"{name}"}}"#));
+        for p in params {
+            let key = p["key"].as_str().expect("key");
+            let ty = p["type"].as_str().expect("type");
+            assert!(
+                ["number", "integer", "string"].contains(&ty),
+                "{name}.{key}: type {ty}"
+            );
+            assert!(p.get("default").is_some(), "{name}.{key}: no default field");
+            assert!(
+                !p["description"].as_str().expect("description").is_empty(),
+                "{name}.{key}"
+            );
+            let default = &p["default"];
+            match ty {
+                "number" => assert!(
+                    default.is_null() || default.is_f64() || default.is_u64(),
+                    "{name}.{key}"
+                ),
+                "integer" => assert!(default.is_null() || default.is_u64(), "{name}.{key}"),
+                _ => {
+                    let values = p["values"]
+                        .as_array()
+                        .expect("a string param lists its values");
+                    assert!(
+                        values.contains(default),
+                        "{name}.{key}: default {default} not in {values:?}"
+                    );
+                }
+            }
+            // The documented default is the real one (halfLife has none: it
+            // is documented as null and shows up as alpha).
+            if let Some(actual) = defaults.get(key) {
+                assert_eq!(
+                    actual.as_f64(),
+                    default.as_f64(),
+                    "{name}.{key}: describe says {default}, config_json says {actual}"
+                );
+                assert_eq!(actual.as_str(), default.as_str(), "{name}.{key}");
+            } else {
+                assert!(
+                    default.is_null(),
+                    "{name}.{key}: default {default} not in config_json"
+                );
+            }
+        }
+    }
+    let common: Vec<&str> = d["common"]
+        .as_array()
+        .expect("common")
+        .iter()
+        .map(|v| v.as_str().expect("string"))
+        .collect();
+    assert_eq!(
+        common,
+        ["algorithm", "threshold", "minTrainingSize", "direction"]
+    );
+}
+
+#[test]
+fn describe_params_are_exactly_the_accepted_keys() {
+    // The unknown-key error lists the accepted keys; describe() must list the same.
+    for a in describe_json()["algorithms"]
+        .as_array()
+        .expect("algorithms")
+    {
+        let name = a["name"].as_str().expect("name");
+        let mut keys = vec!["algorithm".to_string()];
+        keys.extend(
+            a["params"]
+                .as_array()
+                .expect("params")
+                .iter()
+                .map(|p| p["key"].as_str().expect("key").to_string()),
+        );
+        let err = Detector::from_config(&format!(r#"{{"algorithm":"{name}","noSuchKey":1}}"#))
+            .expect_err("unknown key is rejected");
+        let want = format!("accepted keys: {}", keys.join(", "));
+        assert!(
+            err.message().ends_with(&want),
+            "{name}: {err} does not end with {want:?}"
+        );
+    }
+}
+
+#[test]
+fn describe_bounds_are_enforced() {
+    // A value just outside each documented bound is rejected, naming the key;
+    // a value on an inclusive lower bound is accepted.
+    for a in describe_json()["algorithms"]
+        .as_array()
+        .expect("algorithms")
+    {
+        let name = a["name"].as_str().expect("name");
+        for p in a["params"].as_array().expect("params") {
+            let key = p["key"].as_str().expect("key");
+            let integer = p["type"] == "integer";
+            let step = if integer { 1.0 } else { 0.5 };
+            let mut outside = Vec::new();
+            if let Some(min) = p["min"].as_f64() {
+                outside.push(min - step);
+                let ok = json!({"algorithm": name, "minTrainingSize": 2, key: min});
+                Detector::from_config(&ok.to_string())
+                    .unwrap_or_else(|e| panic!("{name}.{key} = {min} (the minimum) rejected: {e}"));
+            }
+            if let Some(min) = p["exclusiveMin"].as_f64() {
+                outside.push(min);
+            }
+            if let Some(max) = p["max"].as_f64() {
+                outside.push(max + step.max(max * 1e-6));
+            }
+            for v in outside {
+                let value = if integer { json!(v as i64) } else { json!(v) };
+                let config = json!({"algorithm": name, key: value}).to_string();
+                match Detector::from_config(&config) {
+                    Err(Error::InvalidConfig(m)) => {
+                        assert!(m.contains(&format!("'{key}' = ")), "{config}: {m}")
+                    }
+                    other => panic!("{config}: expected InvalidConfig, got {other:?}"),
+                }
+            }
+        }
+    }
+}
