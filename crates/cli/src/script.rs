@@ -169,13 +169,19 @@ pub async fn run_script(
             .with_context(|| format!("statement {} failed", n + 1))?;
         match format {
             Format::Table => {
+                let schema = stream.schema();
                 let mut batches = Vec::new();
                 while let Some(b) = stream.next().await {
                     let b = b.with_context(|| format!("statement {} failed", n + 1))?;
                     batches.push(printable(&b)?);
                 }
                 let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-                writeln!(out, "{}", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?)?;
+                let schema = match batches.first() {
+                    Some(b) => b.schema(),
+                    None => printable(&RecordBatch::new_empty(schema))?.schema(),
+                };
+                let table = datafusion::arrow::util::pretty::pretty_format_batches_with_schema(schema, &batches)?;
+                writeln!(out, "{table}")?;
                 writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
             }
             Format::Csv => {

@@ -576,3 +576,13 @@ impl WasmDetector {
         &self.runtime
     }
 }
+
+/// Paths of the test components built beside the product one (for tests of
+/// this and dependent crates; not part of the product).
+#[doc(hidden)]
+pub mod testing {
+    /// The hostile component (`tests/hostile-guest`): loops, allocates, traps on request.
+    pub const HOSTILE_COMPONENT: &str = env!("WASMAD_HOSTILE_COMPONENT");
+    /// The same, reporting ABI version 999.
+    pub const HOSTILE_WRONG_ABI_COMPONENT: &str = env!("WASMAD_HOSTILE_WRONG_ABI_COMPONENT");
+}

@@ -1,6 +1,7 @@
 //! A hostile implementation of `wit/detector.wit`, for host tests only.
 //!
-//! The config string picks the misbehaviour: `"loop"` never returns from
+//! The config string (plain, or any JSON containing the word) picks the
+//! misbehaviour: `"loop"` never returns from
 //! `create`, `"alloc"` allocates until memory runs out, `"trap"` panics (an
 //! `unreachable` trap); `"process-loop"`, `"process-alloc"` and `"process-trap"`
 //! create fine and misbehave in `process`. Anything else creates a detector
@@ -28,6 +29,22 @@ struct Component;
 pub struct Hostile {
     mode: String,
     hoard: RefCell<Vec<Vec<u8>>>,
+}
+
+const MODES: [&str; 6] = [
+    "process-loop",
+    "process-alloc",
+    "process-trap",
+    "loop",
+    "alloc",
+    "trap",
+];
+
+fn mode_of(config: &str) -> String {
+    MODES
+        .iter()
+        .find(|m| config.contains(*m))
+        .map_or_else(|| config.to_string(), |m| (*m).to_string())
 }
 
 fn misbehave(mode: &str, hoard: &RefCell<Vec<Vec<u8>>>) {
@@ -61,10 +78,11 @@ impl Guest for Component {
 impl GuestDetector for Hostile {
     fn create(config: String) -> Result<Detector, Error> {
         let hoard = RefCell::new(Vec::new());
-        if !config.starts_with("process-") {
-            misbehave(&config, &hoard);
+        let mode = mode_of(&config);
+        if !mode.starts_with("process-") {
+            misbehave(&mode, &hoard);
         }
-        Ok(Detector::new(Hostile { mode: config, hoard }))
+        Ok(Detector::new(Hostile { mode, hoard }))
     }
 
     fn restore(_snapshot: Vec<u8>) -> Result<Detector, Error> {
