@@ -27,7 +27,10 @@ fn run() -> Result<(), String> {
     for dir in ["crates/core", "crates/guest", "wit", "tests/hostile-guest"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
 
     // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out: keep the guest
     // build beside the host's, in its own directory (so the two cargo
@@ -40,14 +43,36 @@ fn run() -> Result<(), String> {
     let guest_target = target_root.join("wasm-guest");
 
     ensure_target()?;
-    cargo_build(&root, &guest_target, &["-p", "wasmad-guest", "-p", "wasmad-hostile-guest"], &[])?;
+    cargo_build(
+        &root,
+        &guest_target,
+        &["-p", "wasmad-guest", "-p", "wasmad-hostile-guest"],
+        &[],
+    )?;
     let built = guest_target.join(TARGET).join("guest");
-    wrap(&built.join("wasmad_guest.wasm"), &out_dir.join("wasmad_detector.wasm"))?;
-    wrap(&built.join("wasmad_hostile_guest.wasm"), &out_dir.join("hostile.wasm"))?;
-    cargo_build(&root, &guest_target, &["-p", "wasmad-hostile-guest"], &["--features", "wrong-abi"])?;
-    wrap(&built.join("wasmad_hostile_guest.wasm"), &out_dir.join("hostile_wrong_abi.wasm"))?;
+    wrap(
+        &built.join("wasmad_guest.wasm"),
+        &out_dir.join("wasmad_detector.wasm"),
+    )?;
+    wrap(
+        &built.join("wasmad_hostile_guest.wasm"),
+        &out_dir.join("hostile.wasm"),
+    )?;
+    cargo_build(
+        &root,
+        &guest_target,
+        &["-p", "wasmad-hostile-guest"],
+        &["--features", "wrong-abi"],
+    )?;
+    wrap(
+        &built.join("wasmad_hostile_guest.wasm"),
+        &out_dir.join("hostile_wrong_abi.wasm"),
+    )?;
 
-    println!("cargo:rustc-env=WASMAD_HOSTILE_COMPONENT={}", out_dir.join("hostile.wasm").display());
+    println!(
+        "cargo:rustc-env=WASMAD_HOSTILE_COMPONENT={}",
+        out_dir.join("hostile.wasm").display()
+    );
     println!(
         "cargo:rustc-env=WASMAD_HOSTILE_WRONG_ABI_COMPONENT={}",
         out_dir.join("hostile_wrong_abi.wasm").display()
@@ -71,7 +96,9 @@ fn ensure_target() -> Result<(), String> {
     if lib.exists() {
         return Ok(());
     }
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
     if lib.exists() {
         return Ok(());
     }
@@ -81,11 +108,23 @@ fn ensure_target() -> Result<(), String> {
     ))
 }
 
-fn cargo_build(root: &Path, target_dir: &Path, packages: &[&str], extra: &[&str]) -> Result<(), String> {
+fn cargo_build(
+    root: &Path,
+    target_dir: &Path,
+    packages: &[&str],
+    extra: &[&str],
+) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--target", TARGET, "--profile", "guest", "--locked"])
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "--profile",
+            "guest",
+            "--locked",
+        ])
         .args(packages)
         .args(extra)
         .arg("--target-dir")
@@ -107,7 +146,9 @@ fn cargo_build(root: &Path, target_dir: &Path, packages: &[&str], extra: &[&str]
     if status.success() {
         Ok(())
     } else {
-        Err(format!("building {packages:?} for {TARGET} failed ({status})"))
+        Err(format!(
+            "building {packages:?} for {TARGET} failed ({status})"
+        ))
     }
 }
 

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, col};
@@ -60,11 +62,17 @@ impl Data {
         };
         let keys = keys.max(1);
         Data {
-            ts: (0..rows as i64).map(|i| 1_600_000_000_000_000 + i * 1_000).collect(),
+            ts: (0..rows as i64)
+                .map(|i| 1_600_000_000_000_000 + i * 1_000)
+                .collect(),
             values: (0..rows)
                 .map(|i| {
                     let base = 100.0 + 10.0 * (i as f64 / 500.0).sin() + noise();
-                    if i % 10_007 == 10_006 { base + 40.0 } else { base }
+                    if i % 10_007 == 10_006 {
+                        base + 40.0
+                    } else {
+                        base
+                    }
                 })
                 .collect(),
             keys: (0..rows).map(|i| (i % keys) as u32).collect(),
@@ -123,11 +131,22 @@ fn micro(args: &BenchArgs, rt: &Runtime, data: &Data, detector: &str) -> Result<
         let start = Instant::now();
         for lo in (0..n).step_by(args.batch) {
             d.process(&data.batch(lo..(lo + args.batch).min(n), keyed), &mut out)?;
-            anomalies += out.flags.iter().filter(|f| wasmad_core::flags::is_anomaly(**f)).count();
+            anomalies += out
+                .flags
+                .iter()
+                .filter(|f| wasmad_core::flags::is_anomaly(**f))
+                .count();
         }
         Ok((start.elapsed().as_secs_f64(), anomalies))
     })?;
-    rows.push(Row { detector: detector.into(), path: "native", keys: args.keys, rows: n, seconds: secs, anomalies });
+    rows.push(Row {
+        detector: detector.into(),
+        path: "native",
+        keys: args.keys,
+        rows: n,
+        seconds: secs,
+        anomalies,
+    });
     let (secs, anomalies) = best(args.repeat, || {
         let mut d = rt.create(&config)?;
         let mut out = Scores::default();
@@ -135,18 +154,39 @@ fn micro(args: &BenchArgs, rt: &Runtime, data: &Data, detector: &str) -> Result<
         let start = Instant::now();
         for lo in (0..n).step_by(args.batch) {
             d.process(&data.batch(lo..(lo + args.batch).min(n), keyed), &mut out)?;
-            anomalies += out.flags.iter().filter(|f| wasmad_core::flags::is_anomaly(**f)).count();
+            anomalies += out
+                .flags
+                .iter()
+                .filter(|f| wasmad_core::flags::is_anomaly(**f))
+                .count();
         }
         Ok((start.elapsed().as_secs_f64(), anomalies))
     })?;
-    rows.push(Row { detector: detector.into(), path: "wasm", keys: args.keys, rows: n, seconds: secs, anomalies });
+    rows.push(Row {
+        detector: detector.into(),
+        path: "wasm",
+        keys: args.keys,
+        rows: n,
+        seconds: secs,
+        anomalies,
+    });
     Ok(rows)
 }
 
-async fn sql(args: &BenchArgs, backend: Backend, path: &'static str, keys: usize, parallelism: Option<usize>) -> Result<Row> {
+async fn sql(
+    args: &BenchArgs,
+    backend: Backend,
+    path: &'static str,
+    keys: usize,
+    parallelism: Option<usize>,
+) -> Result<Row> {
     let data = Data::new(args.rows, keys);
     let schema = Arc::new(Schema::new(vec![
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
         Field::new("k", DataType::Int64, false),
         Field::new("value", DataType::Float64, false),
     ]));
@@ -155,7 +195,9 @@ async fn sql(args: &BenchArgs, backend: Backend, path: &'static str, keys: usize
         let hi = (lo + args.batch).min(args.rows);
         let cols: Vec<ArrayRef> = vec![
             Arc::new(TimestampMicrosecondArray::from(data.ts[lo..hi].to_vec())),
-            Arc::new(Int64Array::from_iter_values(data.keys[lo..hi].iter().map(|k| i64::from(*k)))),
+            Arc::new(Int64Array::from_iter_values(
+                data.keys[lo..hi].iter().map(|k| i64::from(*k)),
+            )),
             Arc::new(Float64Array::from(data.values[lo..hi].to_vec())),
         ];
         batches.push(RecordBatch::try_new(Arc::clone(&schema), cols)?);
@@ -169,7 +211,11 @@ async fn sql(args: &BenchArgs, backend: Backend, path: &'static str, keys: usize
     }
     let ctx = wasmad_sql::context(config, backend);
     ctx.register_table("bench", Arc::new(table))?;
-    let partition = if keys > 1 { r#","partitionBy":"k""# } else { "" };
+    let partition = if keys > 1 {
+        r#","partitionBy":"k""#
+    } else {
+        ""
+    };
     let query = format!(
         r#"SELECT count(*) FROM ML_DETECT_ANOMALIES(bench, 'value', 'ts', '{{"algorithm":"zscore"{partition}}}') WHERE is_anomaly"#
     );
@@ -183,7 +229,12 @@ async fn sql(args: &BenchArgs, backend: Backend, path: &'static str, keys: usize
             let secs = start.elapsed().as_secs_f64();
             let count = out
                 .first()
-                .and_then(|b| b.column(0).as_any().downcast_ref::<Int64Array>().map(|a| a.value(0)))
+                .and_then(|b| {
+                    b.column(0)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .map(|a| a.value(0))
+                })
                 .unwrap_or(0) as usize;
             if best_run.is_none_or(|(s, _)| secs < s) {
                 best_run = Some((secs, count));
@@ -191,7 +242,14 @@ async fn sql(args: &BenchArgs, backend: Backend, path: &'static str, keys: usize
         }
         best_run.unwrap_or((f64::NAN, 0))
     };
-    Ok(Row { detector: "zscore".into(), path, keys, rows: args.rows, seconds, anomalies })
+    Ok(Row {
+        detector: "zscore".into(),
+        path,
+        keys,
+        rows: args.rows,
+        seconds,
+        anomalies,
+    })
 }
 
 /// Run the benchmark and print the results.
@@ -210,7 +268,13 @@ pub async fn run(args: &BenchArgs, parallelism: Option<usize>) -> Result<()> {
         } else {
             println!(
                 "{:<8} {:<11} keys={:<7} {:>12.0} rows/s  ({} rows in {:.3}s, {} anomalies)",
-                r.detector, r.path, r.keys, r.rows_per_sec(), r.rows, r.seconds, r.anomalies
+                r.detector,
+                r.path,
+                r.keys,
+                r.rows_per_sec(),
+                r.rows,
+                r.seconds,
+                r.anomalies
             );
         }
     };
@@ -223,7 +287,10 @@ pub async fn run(args: &BenchArgs, parallelism: Option<usize>) -> Result<()> {
     drop(data);
     if !args.no_sql {
         for &k in &args.sql_keys {
-            for (backend, path) in [(Backend::Wasm(rt.clone()), "sql"), (Backend::Native, "sql-native")] {
+            for (backend, path) in [
+                (Backend::Wasm(rt.clone()), "sql"),
+                (Backend::Native, "sql-native"),
+            ] {
                 let r = sql(args, backend, path, k, parallelism).await?;
                 emit(&r);
                 rows.push(r);
@@ -233,15 +300,31 @@ pub async fn run(args: &BenchArgs, parallelism: Option<usize>) -> Result<()> {
     if !json {
         println!("\nratios (same run):");
         for d in &args.detectors {
-            let get = |p: &str| rows.iter().find(|r| &r.detector == d && r.path == p).map(Row::rows_per_sec);
+            let get = |p: &str| {
+                rows.iter()
+                    .find(|r| &r.detector == d && r.path == p)
+                    .map(Row::rows_per_sec)
+            };
             if let (Some(n), Some(w)) = (get("native"), get("wasm")) {
-                println!("  {d:<8} native/wasm time ratio (WASM slowdown) = {:.3}", n / w);
+                println!(
+                    "  {d:<8} native/wasm time ratio (WASM slowdown) = {:.3}",
+                    n / w
+                );
             }
         }
         for &k in &args.sql_keys {
-            let get = |p: &str| rows.iter().find(|r| r.keys == k && r.path == p).map(Row::rows_per_sec);
+            let get = |p: &str| {
+                rows.iter()
+                    .find(|r| r.keys == k && r.path == p)
+                    .map(Row::rows_per_sec)
+            };
             if let (Some(w), Some(n)) = (get("sql"), get("sql-native")) {
-                println!("  sql keys={k:<7} wasm {:.1}M rows/s, native {:.1}M rows/s, slowdown {:.3}", w / 1e6, n / 1e6, n / w);
+                println!(
+                    "  sql keys={k:<7} wasm {:.1}M rows/s, native {:.1}M rows/s, slowdown {:.3}",
+                    w / 1e6,
+                    n / 1e6,
+                    n / w
+                );
             }
         }
     }

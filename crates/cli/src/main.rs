@@ -121,7 +121,11 @@ async fn run(cli: Cli) -> Result<()> {
         Some(Command::ExportComponent { out }) => {
             std::fs::write(out, wasmad_host::EMBEDDED_COMPONENT)
                 .with_context(|| format!("cannot write {}", out.display()))?;
-            eprintln!("wrote {} ({} bytes)", out.display(), wasmad_host::EMBEDDED_COMPONENT.len());
+            eprintln!(
+                "wrote {} ({} bytes)",
+                out.display(),
+                wasmad_host::EMBEDDED_COMPONENT.len()
+            );
             Ok(())
         }
         Some(Command::Bench(args)) => bench::run(args, cli.parallelism).await,
@@ -141,11 +145,17 @@ async fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("cannot enter {}", root.display()))?;
             let sql = std::fs::read_to_string("sql/quickstart.sql")
                 .context("cannot read sql/quickstart.sql")?;
-            println!("wasmad demo: sql/quickstart.sql over four NAB series in examples/data/ (MIT, see examples/data/NOTICE)");
-            println!("Detectors run inside the embedded WebAssembly component; one model per series (partitionBy).");
+            println!(
+                "wasmad demo: sql/quickstart.sql over four NAB series in examples/data/ (MIT, see examples/data/NOTICE)"
+            );
+            println!(
+                "Detectors run inside the embedded WebAssembly component; one model per series (partitionBy)."
+            );
             let ctx = wasmad_sql::context(session_config(&cli), backend(&cli)?);
             script::run_script(&ctx, &sql, cli.format, true, &mut stdout).await?;
-            println!("\nNext: wasmad run sql/per_key.sql, wasmad describe, wasmad bench (see README.md).");
+            println!(
+                "\nNext: wasmad run sql/per_key.sql, wasmad describe, wasmad bench (see README.md)."
+            );
             Ok(())
         }
     }

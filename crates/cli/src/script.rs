@@ -132,7 +132,10 @@ fn printable(batch: &RecordBatch) -> Result<RecordBatch> {
             columns.push(c.clone());
         }
     }
-    Ok(RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// Execute every statement in order, printing each query's result.
@@ -157,7 +160,9 @@ pub async fn run_script(
             LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) | LogicalPlan::EmptyRelation(_)
         ) {
             // DDL runs when planned; `collect` finishes it and yields nothing.
-            df.collect().await.with_context(|| format!("statement {} failed", n + 1))?;
+            df.collect()
+                .await
+                .with_context(|| format!("statement {} failed", n + 1))?;
             continue;
         }
         if titles && format == Format::Table && !stmt.comment.is_empty() {
@@ -180,7 +185,9 @@ pub async fn run_script(
                     Some(b) => b.schema(),
                     None => printable(&RecordBatch::new_empty(schema))?.schema(),
                 };
-                let table = datafusion::arrow::util::pretty::pretty_format_batches_with_schema(schema, &batches)?;
+                let table = datafusion::arrow::util::pretty::pretty_format_batches_with_schema(
+                    schema, &batches,
+                )?;
                 writeln!(out, "{table}")?;
                 writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
             }

@@ -4,6 +4,8 @@
 //! `WASMAD_BLESS=1 cargo test -p wasmad-cli --test cli` rewrites the golden
 //! `sql/*.out` files (review the diff before committing).
 
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -37,10 +39,17 @@ fn every_sample_script_matches_its_golden_output() {
         .filter(|p| p.extension().is_some_and(|x| x == "sql"))
         .collect();
     scripts.sort();
-    assert!(scripts.len() >= 6, "expected the sample scripts, found {scripts:?}");
+    assert!(
+        scripts.len() >= 6,
+        "expected the sample scripts, found {scripts:?}"
+    );
     let mut mismatched = Vec::new();
     for script in &scripts {
-        let rel = script.strip_prefix(root()).unwrap_or(script).to_string_lossy().into_owned();
+        let rel = script
+            .strip_prefix(root())
+            .unwrap_or(script)
+            .to_string_lossy()
+            .into_owned();
         let out = wasmad(&["run", &rel]);
         assert!(out.status.success(), "{rel} failed:\n{}", stderr(&out));
         let golden = script.with_extension("out");
@@ -55,7 +64,10 @@ fn every_sample_script_matches_its_golden_output() {
             mismatched.push(rel);
         }
     }
-    assert!(mismatched.is_empty(), "output differs from golden files: {mismatched:?}");
+    assert!(
+        mismatched.is_empty(),
+        "output differs from golden files: {mismatched:?}"
+    );
 }
 
 #[test]
@@ -96,32 +108,61 @@ fn formats_csv_and_ndjson() {
 #[test]
 fn user_errors_go_to_stderr_with_a_non_zero_exit_and_no_backtrace() {
     for (args, expected) in [
-        (vec!["query", "SELECT * FROM ML_DETECT_ANOMALIES(nope, 'v', 't')"], "table 'datafusion.public.nope' not found"),
         (
-            vec!["query", "CREATE TABLE t (ts BIGINT, v DOUBLE) AS VALUES (1, 1.0); SELECT * FROM ML_DETECT_ANOMALIES(t, 'v', 'ts', '{\"algorithm\":\"x\"}')"],
+            vec!["query", "SELECT * FROM ML_DETECT_ANOMALIES(nope, 'v', 't')"],
+            "table 'datafusion.public.nope' not found",
+        ),
+        (
+            vec![
+                "query",
+                "CREATE TABLE t (ts BIGINT, v DOUBLE) AS VALUES (1, 1.0); SELECT * FROM ML_DETECT_ANOMALIES(t, 'v', 'ts', '{\"algorithm\":\"x\"}')",
+            ],
             "unknown algorithm 'x'; accepted: zscore, ewma, mad",
         ),
-        (vec!["run", "no/such/file.sql"], "cannot read no/such/file.sql"),
+        (
+            vec!["run", "no/such/file.sql"],
+            "cannot read no/such/file.sql",
+        ),
         (vec!["query", ";"], "no SQL statements found"),
-        (vec!["--module", "no/such.wasm", "query", "SELECT 1"], "load: module 'no/such.wasm': cannot read the file"),
+        (
+            vec!["--module", "no/such.wasm", "query", "SELECT 1"],
+            "load: module 'no/such.wasm': cannot read the file",
+        ),
     ] {
         let out = wasmad(&args);
         assert!(!out.status.success(), "{args:?} should fail");
         let err = stderr(&out);
         assert!(err.contains(expected), "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{args:?}: {err}");
-        assert!(!err.contains("panicked") && !err.contains("stack backtrace"), "{err}");
-        assert!(stdout(&out).is_empty(), "{args:?} printed to stdout: {}", stdout(&out));
+        assert!(
+            !err.contains("panicked") && !err.contains("stack backtrace"),
+            "{err}"
+        );
+        assert!(
+            stdout(&out).is_empty(),
+            "{args:?} printed to stdout: {}",
+            stdout(&out)
+        );
     }
 }
 
 #[test]
 fn a_hostile_module_fails_the_query_cleanly() {
     let hostile = wasmad_host::testing::HOSTILE_COMPONENT;
-    let out = wasmad(&["--module", hostile, "--call-timeout-ms", "300", "query", "CREATE TABLE t (ts BIGINT, v DOUBLE) AS VALUES (1, 1.0); SELECT * FROM ML_DETECT_ANOMALIES(t, 'v', 'ts', '{\"algorithm\":\"process-loop\"}')"]);
+    let out = wasmad(&[
+        "--module",
+        hostile,
+        "--call-timeout-ms",
+        "300",
+        "query",
+        "CREATE TABLE t (ts BIGINT, v DOUBLE) AS VALUES (1, 1.0); SELECT * FROM ML_DETECT_ANOMALIES(t, 'v', 'ts', '{\"algorithm\":\"process-loop\"}')",
+    ]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("did not return within the call time limit"), "{err}");
+    assert!(
+        err.contains("did not return within the call time limit"),
+        "{err}"
+    );
     assert!(err.contains("hostile.wasm"), "{err}");
     assert!(err.contains("detector.process"), "{err}");
 }
@@ -134,7 +175,14 @@ fn module_flag_loads_the_exported_component() {
     let out = wasmad(&["export-component", path.to_str().expect("utf-8 path")]);
     assert!(out.status.success(), "{}", stderr(&out));
     let q = "CREATE TABLE t (ts BIGINT, v DOUBLE) AS VALUES (1, 1.0), (2, 1.0), (3, 9.0); SELECT count(*) FROM ML_DETECT_ANOMALIES(t, 'v', 'ts', '{\"minTrainingSize\":2}') WHERE is_anomaly";
-    let via_module = wasmad(&["--format", "csv", "--module", path.to_str().expect("utf-8"), "query", q]);
+    let via_module = wasmad(&[
+        "--format",
+        "csv",
+        "--module",
+        path.to_str().expect("utf-8"),
+        "query",
+        q,
+    ]);
     let native = wasmad(&["--format", "csv", "--native", "query", q]);
     assert!(via_module.status.success(), "{}", stderr(&via_module));
     assert_eq!(stdout(&via_module), "count(*)\n1\n");
@@ -142,5 +190,38 @@ fn module_flag_loads_the_exported_component() {
     let desc = wasmad(&["describe"]);
     let v: serde_json::Value = serde_json::from_slice(&desc.stdout).expect("describe prints JSON");
     assert_eq!(v["abi"], 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn parquet_and_json_inputs_give_the_same_results_as_csv() {
+    let dir = std::env::temp_dir().join(format!("wasmad-formats-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let d = dir.to_str().expect("utf-8 path");
+    let detect = |table: &str| {
+        format!(
+            "SELECT series, count(*) AS n, sum(CASE WHEN is_anomaly THEN 1 ELSE 0 END) AS a FROM ML_DETECT_ANOMALIES({table}, 'value', 'timestamp', '{{\"window\":500,\"threshold\":5,\"partitionBy\":\"series\"}}') GROUP BY series ORDER BY series"
+        )
+    };
+    let q = format!(
+        "{CREATE}; \
+         COPY m TO '{d}/m.parquet' STORED AS PARQUET; \
+         COPY m TO '{d}/m.json' STORED AS JSON; \
+         CREATE EXTERNAL TABLE p (series VARCHAR NOT NULL, timestamp TIMESTAMP NOT NULL, value DOUBLE) STORED AS PARQUET LOCATION '{d}/m.parquet'; \
+         CREATE EXTERNAL TABLE j (series VARCHAR NOT NULL, timestamp TIMESTAMP NOT NULL, value DOUBLE) STORED AS JSON LOCATION '{d}/m.json'; \
+         {}; {}; {}",
+        detect("m"),
+        detect("p"),
+        detect("j")
+    );
+    let out = wasmad(&["--format", "csv", "query", &q]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    // COPY prints its row count; then three identical result tables.
+    let tables: Vec<&str> = text.split("series,n,a\n").skip(1).collect();
+    assert_eq!(tables.len(), 3, "{text}");
+    assert!(tables[0].contains("machine_temperature,22695,"), "{text}");
+    assert_eq!(tables[0], tables[1], "parquet differs from csv");
+    assert_eq!(tables[0], tables[2], "json differs from csv");
     let _ = std::fs::remove_dir_all(&dir);
 }

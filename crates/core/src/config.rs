@@ -265,7 +265,11 @@ impl<'a> Reader<'a> {
 
     fn wrong_type(&self, spec: &ParamSpec, v: &Value) -> Error {
         let accepted = if spec.values.is_empty() {
-            let article = if spec.kind == Kind::Integer { "an" } else { "a" };
+            let article = if spec.kind == Kind::Integer {
+                "an"
+            } else {
+                "a"
+            };
             format!("{article} {} {}", spec.kind.name(), spec.range_text())
         } else {
             format!("one of {}", spec.values.join(", "))

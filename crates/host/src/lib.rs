@@ -423,7 +423,9 @@ impl Runtime {
         let (mut store, api) = self.instantiate()?;
         let handle = self
             .call(&mut store, "detector.create", |s| {
-                api.wasmad_detector_detectors().detector().call_create(s, config)
+                api.wasmad_detector_detectors()
+                    .detector()
+                    .call_create(s, config)
             })?
             .map_err(|e| self.guest_error(e))?;
         Ok(WasmDetector {
@@ -544,11 +546,12 @@ impl WasmDetector {
     /// The detector's state (`snapshot`).
     pub fn snapshot(&mut self) -> Result<Vec<u8>> {
         let (api, handle) = (&self.api, self.handle);
-        self.runtime.call(&mut self.store, "detector.snapshot", |s| {
-            api.wasmad_detector_detectors()
-                .detector()
-                .call_snapshot(s, handle)
-        })
+        self.runtime
+            .call(&mut self.store, "detector.snapshot", |s| {
+                api.wasmad_detector_detectors()
+                    .detector()
+                    .call_snapshot(s, handle)
+            })
     }
 
     /// The effective config JSON (`config`).
@@ -564,11 +567,12 @@ impl WasmDetector {
     /// Number of key models held (`key-count`).
     pub fn key_count(&mut self) -> Result<u32> {
         let (api, handle) = (&self.api, self.handle);
-        self.runtime.call(&mut self.store, "detector.key-count", |s| {
-            api.wasmad_detector_detectors()
-                .detector()
-                .call_key_count(s, handle)
-        })
+        self.runtime
+            .call(&mut self.store, "detector.key-count", |s| {
+                api.wasmad_detector_detectors()
+                    .detector()
+                    .call_key_count(s, handle)
+            })
     }
 
     /// The runtime this detector belongs to.

@@ -1,6 +1,8 @@
 //! The host survives hostile components, refuses foreign ones, and gives the
 //! same results as the native detectors.
 
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -59,7 +61,9 @@ fn an_endless_loop_becomes_a_timeout_error() {
     assert!(err.to_string().contains("detector.create"), "{err}");
     // And in process, after a good create.
     let mut d = rt.create("process-loop").unwrap();
-    let err = d.process(&Input::univariate(&[1], &[1.0]), &mut Scores::default()).unwrap_err();
+    let err = d
+        .process(&Input::univariate(&[1], &[1.0]), &mut Scores::default())
+        .unwrap_err();
     assert_eq!(err.call_failure(), Some(CallFailure::Timeout), "{err}");
 }
 
@@ -70,7 +74,9 @@ fn a_memory_bomb_becomes_an_out_of_memory_error() {
     assert_eq!(err.call_failure(), Some(CallFailure::OutOfMemory), "{err}");
     assert!(err.to_string().contains("memory limit"), "{err}");
     let mut d = rt.create("process-alloc").unwrap();
-    let err = d.process(&Input::univariate(&[1], &[1.0]), &mut Scores::default()).unwrap_err();
+    let err = d
+        .process(&Input::univariate(&[1], &[1.0]), &mut Scores::default())
+        .unwrap_err();
     assert_eq!(err.call_failure(), Some(CallFailure::OutOfMemory), "{err}");
 }
 
@@ -90,7 +96,9 @@ fn a_wrong_abi_version_is_refused_on_load() {
     let path = Path::new(env!("WASMAD_HOSTILE_WRONG_ABI_COMPONENT"));
     let err = Runtime::from_file(path, Limits::default()).unwrap_err();
     match &err {
-        Error::Abi { found, expected, .. } => {
+        Error::Abi {
+            found, expected, ..
+        } => {
             assert_eq!((*found, *expected), (999, 1));
         }
         other => panic!("expected an ABI error, got {other}"),
@@ -102,7 +110,11 @@ fn a_wrong_abi_version_is_refused_on_load() {
 fn load_errors_say_what_is_expected() {
     let err = Runtime::from_bytes("junk", b"not wasm at all", Limits::default()).unwrap_err();
     assert!(matches!(err, Error::Load { .. }), "{err}");
-    assert!(err.to_string().contains("component implementing wasmad:detector"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("component implementing wasmad:detector"),
+        "{err}"
+    );
     let err = Runtime::from_file(Path::new("/nonexistent/x.wasm"), Limits::default()).unwrap_err();
     assert!(matches!(err, Error::Load { .. }), "{err}");
 }
@@ -113,7 +125,10 @@ fn a_component_without_the_detector_export_is_refused_at_link() {
     let empty_component = b"\0asm\x0d\0\x01\0";
     let err = Runtime::from_bytes("empty", empty_component, Limits::default()).unwrap_err();
     assert!(matches!(err, Error::Link { .. }), "{err}");
-    assert!(err.to_string().contains("wasmad:detector/detectors"), "{err}");
+    assert!(
+        err.to_string().contains("wasmad:detector/detectors"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -221,7 +236,9 @@ fn wasm_and_native_are_bit_identical_and_snapshots_cross_stores() {
 
         // The bytes entry point gives the same bytes as the typed one.
         let mut c = embedded().create(config).unwrap();
-        let raw = c.process_bytes(&wasmad_core::bytes::encode_input(&input)).unwrap();
+        let raw = c
+            .process_bytes(&wasmad_core::bytes::encode_input(&input))
+            .unwrap();
         assert_bits_eq(&want, &wasmad_core::bytes::decode_scores(&raw).unwrap());
         assert_eq!(b.key_count().unwrap(), 7);
     }

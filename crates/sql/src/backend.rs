@@ -43,7 +43,7 @@ impl Backend {
         match self {
             Backend::Wasm(rt) => rt
                 .create(config)
-                .map(PartitionDetector::Wasm)
+                .map(|d| PartitionDetector::Wasm(Box::new(d)))
                 .map_err(|e| e.to_string()),
             Backend::Native => wasmad_core::Detector::from_config(config)
                 .map(PartitionDetector::Native)
@@ -55,8 +55,8 @@ impl Backend {
 /// One partition's detector.
 #[derive(Debug)]
 pub enum PartitionDetector {
-    /// In its own wasmtime store.
-    Wasm(WasmDetector),
+    /// In its own wasmtime store (boxed: one per partition, moved rarely).
+    Wasm(Box<WasmDetector>),
     /// Native.
     Native(wasmad_core::Detector),
 }

@@ -34,7 +34,9 @@ use datafusion::physical_expr::{
 };
 use datafusion::physical_plan::execution_plan::EmissionType;
 use datafusion::physical_plan::expressions::Column;
-use datafusion::physical_plan::metrics::{BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties,
     PlanProperties,
@@ -67,7 +69,11 @@ fn column_index(schema: &Schema, name: &str) -> Result<usize> {
 
 impl DetectAnomaliesExec {
     /// Plan the operator over `input`.
-    pub fn try_new(input: Arc<dyn ExecutionPlan>, spec: DetectSpec, backend: Backend) -> Result<Self> {
+    pub fn try_new(
+        input: Arc<dyn ExecutionPlan>,
+        spec: DetectSpec,
+        backend: Backend,
+    ) -> Result<Self> {
         let in_schema = input.schema();
         let value_idx = spec
             .values
@@ -82,7 +88,10 @@ impl DetectAnomaliesExec {
             .collect::<Result<Vec<_>>>()?;
         let mut fields: Vec<_> = in_schema.fields().iter().cloned().collect();
         fields.extend(result_fields().iter().cloned());
-        let schema = Arc::new(Schema::new_with_metadata(fields, in_schema.metadata().clone()));
+        let schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            in_schema.metadata().clone(),
+        ));
 
         // Input order and partitioning pass through; the result columns add
         // no ordering of their own.
@@ -168,10 +177,29 @@ impl ExecutionPlan for DetectAnomaliesExec {
             // event time before they reach the detector.
             return vec![None];
         }
-        let name = self.input.schema().field(self.time_idx).name().clone();
-        let ts: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&name, self.time_idx));
-        let req = LexRequirement::new(vec![PhysicalSortRequirement::new(ts, None)]);
-        vec![req.map(OrderingRequirements::new)]
+        // Each key's rows must arrive in time order. Input sorted by time, or
+        // by the keys and then time, both give that: either satisfies.
+        let schema = self.input.schema();
+        let sort_req = |i: usize| {
+            let expr: Arc<dyn PhysicalExpr> = Arc::new(Column::new(schema.field(i).name(), i));
+            PhysicalSortRequirement::new(expr, None)
+        };
+        // Keys first: DataFusion satisfies the first alternative when it has
+        // to add a sort or choose an order-preserving repartition.
+        let mut alternatives = Vec::new();
+        if !self.key_idx.is_empty() {
+            let by_key = self
+                .key_idx
+                .iter()
+                .chain(std::iter::once(&self.time_idx))
+                .map(|&i| sort_req(i));
+            alternatives.push(LexRequirement::new(by_key));
+        }
+        alternatives.push(LexRequirement::new(vec![sort_req(self.time_idx)]));
+        vec![OrderingRequirements::new_alternatives(
+            alternatives.into_iter().flatten(),
+            false,
+        )]
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {
@@ -187,7 +215,10 @@ impl ExecutionPlan for DetectAnomaliesExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         if children.len() != 1 {
-            return internal_err!("DetectAnomaliesExec takes one child, got {}", children.len());
+            return internal_err!(
+                "DetectAnomaliesExec takes one child, got {}",
+                children.len()
+            );
         }
         Ok(Arc::new(DetectAnomaliesExec::try_new(
             children.swap_remove(0),
@@ -196,7 +227,11 @@ impl ExecutionPlan for DetectAnomaliesExec {
         )?))
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context)?;
         let detector = self
             .backend
@@ -259,7 +294,9 @@ impl KeyDictionary {
                 Some(id) => *id,
                 None => {
                     let id = u32::try_from(self.ids.len()).map_err(|_| {
-                        exec_datafusion_err!("ML_DETECT_ANOMALIES: more than 4294967295 keys in one partition")
+                        exec_datafusion_err!(
+                            "ML_DETECT_ANOMALIES: more than 4294967295 keys in one partition"
+                        )
                     })?;
                     self.ids.insert(bytes.into(), id);
                     id
@@ -289,14 +326,19 @@ fn time_micros(col: &ArrayRef) -> Result<(std::borrow::Cow<'_, [i64]>, Option<Nu
     let scaled = |mul: i64, div: i64| -> Result<Vec<i64>> {
         let a = cast(col, &DataType::Int64)?;
         let a = a.as_primitive::<Int64Type>();
-        Ok(a.values().iter().map(|v| v.saturating_mul(mul) / div).collect())
+        Ok(a.values()
+            .iter()
+            .map(|v| v.saturating_mul(mul) / div)
+            .collect())
     };
     let values: std::borrow::Cow<'_, [i64]> = match col.data_type() {
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             let a = col.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
             std::borrow::Cow::Borrowed(a.values().as_ref())
         }
-        DataType::Int64 => std::borrow::Cow::Borrowed(col.as_primitive::<Int64Type>().values().as_ref()),
+        DataType::Int64 => {
+            std::borrow::Cow::Borrowed(col.as_primitive::<Int64Type>().values().as_ref())
+        }
         DataType::Timestamp(TimeUnit::Second, _) => scaled(1_000_000, 1)?.into(),
         DataType::Timestamp(TimeUnit::Millisecond, _) => scaled(1_000, 1)?.into(),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => scaled(1, 1_000)?.into(),
@@ -373,7 +415,11 @@ impl PartitionState {
 
         let key_ids: &[u32] = match &mut self.keys {
             Some(dict) => {
-                let cols: Vec<ArrayRef> = self.key_idx.iter().map(|&i| Arc::clone(batch.column(i))).collect();
+                let cols: Vec<ArrayRef> = self
+                    .key_idx
+                    .iter()
+                    .map(|&i| Arc::clone(batch.column(i)))
+                    .collect();
                 dict.assign(&cols, &mut self.key_ids)?;
                 self.keys_metric.set(dict.ids.len());
                 &self.key_ids
@@ -415,7 +461,10 @@ fn build_result_columns(s: Scores, n: usize) -> Result<(Vec<ArrayRef>, usize)> {
     let anomalies = anomaly.count_set_bits();
     let is_anomaly: ArrayRef = Arc::new(BooleanArray::new(anomaly.clone(), None));
 
-    let dir_keys: Vec<i8> = flags.iter().map(|f| if flags::is_up(*f) { 0 } else { 1 }).collect();
+    let dir_keys: Vec<i8> = flags
+        .iter()
+        .map(|f| if flags::is_up(*f) { 0 } else { 1 })
+        .collect();
     let dir_keys = Int8Array::new(ScalarBuffer::from(dir_keys), Some(NullBuffer::new(anomaly)));
     let direction: ArrayRef = Arc::new(DictionaryArray::<Int8Type>::try_new(
         dir_keys,

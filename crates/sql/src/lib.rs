@@ -41,7 +41,12 @@ pub fn install(builder: SessionStateBuilder, backend: Backend) -> SessionState {
 }
 
 /// A session with `ML_DETECT_ANOMALIES` installed over `backend`.
-pub fn context(config: SessionConfig, backend: Backend) -> SessionContext {
+///
+/// It also sets `datafusion.optimizer.prefer_existing_sort = true`: input that
+/// is already in time (or key and time) order keeps it through
+/// repartitioning with a streaming merge instead of a full re-sort.
+pub fn context(mut config: SessionConfig, backend: Backend) -> SessionContext {
+    config.options_mut().optimizer.prefer_existing_sort = true;
     let builder = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features();

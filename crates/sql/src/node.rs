@@ -10,16 +10,16 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::error::Result;
 use datafusion::execution::context::QueryPlanner;
-use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore};
-use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_planner::{
-    DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner,
-};
-use datafusion::catalog::Session;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{
+    Expr, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
+};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 
 use crate::backend::Backend;
 use crate::exec::DetectAnomaliesExec;
@@ -98,7 +98,11 @@ impl UserDefinedLogicalNodeCore for DetectNode {
         )
     }
 
-    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
+    fn with_exprs_and_inputs(
+        &self,
+        _exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
         let input = inputs.swap_remove(0);
         DetectNode::try_new(input, self.spec.clone())
     }
@@ -106,9 +110,16 @@ impl UserDefinedLogicalNodeCore for DetectNode {
     fn necessary_children_exprs(&self, output_columns: &[usize]) -> Option<Vec<Vec<usize>>> {
         let input_schema = self.input.schema();
         let n_input = input_schema.fields().len();
-        let mut needed: Vec<usize> = output_columns.iter().copied().filter(|i| *i < n_input).collect();
+        let mut needed: Vec<usize> = output_columns
+            .iter()
+            .copied()
+            .filter(|i| *i < n_input)
+            .collect();
         for name in self.required_input_columns() {
-            let idx = input_schema.fields().iter().position(|f| f.name() == name)?;
+            let idx = input_schema
+                .fields()
+                .iter()
+                .position(|f| f.name() == name)?;
             needed.push(idx);
         }
         needed.sort_unstable();

@@ -12,7 +12,7 @@ use datafusion::catalog::CatalogProviderList;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::LogicalPlanBuilder;
 
-use datafusion::common::{plan_err, DataFusionError};
+use datafusion::common::{DataFusionError, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::planner::{
     PlannedRelation, RelationPlanner, RelationPlannerContext, RelationPlanning,
@@ -20,8 +20,8 @@ use datafusion::logical_expr::planner::{
 use datafusion::logical_expr::{Extension, LogicalPlan};
 
 use datafusion::sql::sqlparser::ast::{
-    Expr as SqlExpr, FunctionArg, FunctionArgExpr, Ident, ObjectName, ObjectNamePart,
-    TableFactor, Value,
+    Expr as SqlExpr, FunctionArg, FunctionArgExpr, Ident, ObjectName, ObjectNamePart, TableFactor,
+    Value,
 };
 
 use crate::backend::Backend;
@@ -31,7 +31,8 @@ use crate::spec::DetectSpec;
 /// The function name, matched case-insensitively.
 pub const FUNCTION_NAME: &str = "ml_detect_anomalies";
 
-const USAGE: &str = "ML_DETECT_ANOMALIES(table_or_(subquery), 'value_column', 'time_column' [, 'config json'])";
+const USAGE: &str =
+    "ML_DETECT_ANOMALIES(table_or_(subquery), 'value_column', 'time_column' [, 'config json'])";
 
 /// Plans `ML_DETECT_ANOMALIES(...)` relations.
 #[derive(Debug)]
@@ -59,7 +60,11 @@ impl DetectAnomaliesPlanner {
 
     /// Plan a table named as the first argument: a CTE or a table already
     /// resolved by DataFusion, else a table or view from the catalogs.
-    fn plan_named(&self, idents: &[Ident], ctx: &mut dyn RelationPlannerContext) -> Result<LogicalPlan> {
+    fn plan_named(
+        &self,
+        idents: &[Ident],
+        ctx: &mut dyn RelationPlannerContext,
+    ) -> Result<LogicalPlan> {
         let name = object_name(idents);
         let err = match ctx.plan(table_factor(name.clone())) {
             Ok(plan) => return Ok(plan),
@@ -85,7 +90,9 @@ impl DetectAnomaliesPlanner {
             .transpose()?
             .flatten();
         match provider {
-            Some(table) => LogicalPlanBuilder::scan(table_ref, provider_as_source(table), None)?.build(),
+            Some(table) => {
+                LogicalPlanBuilder::scan(table_ref, provider_as_source(table), None)?.build()
+            }
             None => Err(err),
         }
     }

@@ -6,6 +6,8 @@
 //! rewrites the expected results in place (review the diff before committing).
 //! `WASMAD_SLT_FILTER=name` runs only files whose name contains `name`.
 
+#![allow(clippy::unwrap_used)] // test helpers panic on purpose
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -41,20 +43,44 @@ fn cell(array: &dyn Array, row: usize) -> Result<String, DataFusionError> {
             let s = s.trim_end_matches('0').trim_end_matches('.');
             Ok(if s == "-0" { "0".into() } else { s.to_string() })
         }
-        _ => Ok(if text.is_empty() { "(empty)".into() } else { text }),
+        // Plans print file paths: make them independent of the checkout's location.
+        _ => Ok(if text.is_empty() {
+            "(empty)".into()
+        } else {
+            text.trim_end().replace(root_prefix(), "$ROOT/")
+        }),
     }
 }
 
+/// The workspace root as DataFusion prints it in plans (no leading slash).
+fn root_prefix() -> &'static str {
+    static P: OnceLock<String> = OnceLock::new();
+    P.get_or_init(|| {
+        let root = root().canonicalize().expect("workspace root");
+        format!("{}/", root.display().to_string().trim_start_matches('/'))
+    })
+}
+
+/// Result rows as text. A multi-line cell (an EXPLAIN plan) becomes one row
+/// per line, as the expected output in `.slt` files is compared line by line.
 fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, DataFusionError> {
     let mut out = Vec::new();
     for b in batches {
         for r in 0..b.num_rows() {
-            out.push(
-                b.columns()
-                    .iter()
-                    .map(|c| cell(c.as_ref(), r))
-                    .collect::<Result<Vec<_>, _>>()?,
-            );
+            let cells = b
+                .columns()
+                .iter()
+                .map(|c| cell(c.as_ref(), r))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut first = Vec::new();
+            let mut continuation = Vec::new();
+            for c in cells {
+                let mut lines = c.lines();
+                first.push(lines.next().unwrap_or_default().to_string());
+                continuation.extend(lines.map(|l| vec![l.to_string()]));
+            }
+            out.push(first);
+            out.extend(continuation);
         }
     }
     Ok(out)

@@ -56,7 +56,9 @@ fn misbehave(mode: &str, hoard: &RefCell<Vec<Vec<u8>>>) {
             }
         }
         "alloc" | "process-alloc" => loop {
-            hoard.borrow_mut().push(std::hint::black_box(vec![1u8; 1 << 20]));
+            hoard
+                .borrow_mut()
+                .push(std::hint::black_box(vec![1u8; 1 << 20]));
         },
         "trap" | "process-trap" => panic!("hostile guest panics on purpose"),
         _ => {}
@@ -86,7 +88,9 @@ impl GuestDetector for Hostile {
     }
 
     fn restore(_snapshot: Vec<u8>) -> Result<Detector, Error> {
-        Err(Error::InvalidSnapshot("hostile guest keeps no state".into()))
+        Err(Error::InvalidSnapshot(
+            "hostile guest keeps no state".into(),
+        ))
     }
 
     fn process(&self, _input: Columns) -> Result<Scores, Error> {

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints (host and wasm32 guest), and every test.
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+components="$(rustup component list --installed 2>/dev/null || true)"
+for c in rustfmt clippy; do
+  if ! grep -q "^$c" <<<"$components"; then
+    echo "setup: rustup component add $c" >&2
+    rustup component add "$c" >&2
+  fi
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy (host crates, all targets)"
+cargo clippy --locked --all-targets -- -D warnings
+
+echo "== cargo clippy (guest components, wasm32-unknown-unknown)"
+cargo clippy --locked -p wasmad-guest -p wasmad-hostile-guest --target wasm32-unknown-unknown -- -D warnings
+
+echo "== cargo test"
+cargo test --locked
