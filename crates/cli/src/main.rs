@@ -3,9 +3,11 @@
 //! `wasmad` alone runs the bundled demo (`sql/quickstart.sql` over
 //! `examples/data/`); `wasmad run FILE.sql` and `wasmad query "SQL; SQL"` run
 //! statements in order and print each query's result; `wasmad bench` measures
-//! native vs WASM vs SQL throughput.
+//! native vs WASM vs SQL throughput; `wasmad eval nab --data DIR` scores a
+//! detector config on the Numenta Anomaly Benchmark.
 
 mod bench;
+mod eval;
 mod script;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +26,7 @@ use script::Format;
 #[derive(Debug, Parser)]
 #[command(name = "wasmad", version, about, long_about = None)]
 struct Cli {
-    /// Output format of query results.
+    /// Output format: query results as a table, CSV or JSON lines; `bench` prints JSON lines with json/ndjson.
     #[arg(long, value_enum, default_value = "table", global = true)]
     format: Format,
     /// A detector component implementing wit/detector.wit (default: the embedded one).
@@ -67,6 +69,8 @@ enum Command {
     },
     /// Measure rows/s: native vs WASM per detector, and end-to-end SQL.
     Bench(bench::BenchArgs),
+    /// Score a detector config on a benchmark corpus (`eval nab --data DIR`).
+    Eval(eval::EvalArgs),
     /// Run the bundled demo (the default when no command is given).
     Demo,
 }
@@ -128,7 +132,16 @@ async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Some(Command::Bench(args)) => bench::run(args, cli.parallelism).await,
+        Some(Command::Bench(args)) => {
+            let json = matches!(cli.format, Format::Json | Format::Ndjson);
+            bench::run(args, json, cli.parallelism).await
+        }
+        Some(Command::Eval(args)) => eval::run(args, cli.format, || match backend(&cli)? {
+            Backend::Wasm(rt) => Ok(rt),
+            Backend::Native => {
+                anyhow::bail!("eval runs detectors in the WASM component; drop --native")
+            }
+        }),
         Some(Command::Run { file }) => {
             let sql = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;

@@ -19,6 +19,8 @@ pub enum Format {
     Csv,
     /// One JSON object per line, streamed batch by batch.
     Ndjson,
+    /// The same as `ndjson` (JSON lines); `wasmad bench` and `wasmad eval` print JSON.
+    Json,
 }
 
 /// One statement of a script and the comment lines just above it.
@@ -200,7 +202,7 @@ pub async fn run_script(
                     writer.write(&printable(&b)?)?;
                 }
             }
-            Format::Ndjson => {
+            Format::Ndjson | Format::Json => {
                 let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(&mut *out);
                 while let Some(b) = stream.next().await {
                     let b = b.with_context(|| format!("statement {} failed", n + 1))?;

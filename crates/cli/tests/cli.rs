@@ -225,3 +225,48 @@ fn parquet_and_json_inputs_give_the_same_results_as_csv() {
     assert_eq!(tables[0], tables[2], "json differs from csv");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_prints_json_lines_for_every_path() {
+    let out = wasmad(&[
+        "--format",
+        "json",
+        "bench",
+        "--rows",
+        "20000",
+        "--sql-keys",
+        "1,10",
+        "--repeat",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    // 3 detectors x (native, wasm) + 2 key counts x (sql, sql-native).
+    assert_eq!(lines.len(), 10, "{}", stdout(&out));
+    for l in &lines {
+        assert!(l["rows_per_sec"].as_f64().is_some_and(|r| r > 0.0), "{l}");
+        assert!(
+            ["native", "wasm", "sql", "sql-native"].contains(&l["path"].as_str().unwrap_or("")),
+            "{l}"
+        );
+    }
+    // The same data gives the same anomalies natively and in WASM.
+    for d in ["zscore", "ewma", "mad"] {
+        let count = |path: &str| {
+            lines
+                .iter()
+                .find(|l| l["detector"] == d && l["path"] == path)
+                .map(|l| l["anomalies"].clone())
+        };
+        assert_eq!(count("native"), count("wasm"), "{d}");
+        assert!(
+            count("native")
+                .and_then(|v| v.as_u64())
+                .is_some_and(|n| n > 0),
+            "{d} finds the spikes"
+        );
+    }
+}

@@ -111,13 +111,17 @@ impl Scores {
         self.flags.is_empty()
     }
 
-    #[inline]
-    fn push_missing(&mut self, flag: u8) {
-        self.forecast.push(f64::NAN);
-        self.lower.push(f64::NAN);
-        self.upper.push(f64::NAN);
-        self.score.push(f64::NAN);
-        self.flags.push(flag);
+    /// Make every buffer exactly `n` rows long (contents unspecified until written).
+    pub fn resize(&mut self, n: usize) {
+        for v in [
+            &mut self.forecast,
+            &mut self.lower,
+            &mut self.upper,
+            &mut self.score,
+        ] {
+            v.resize(n, 0.0);
+        }
+        self.flags.resize(n, 0);
     }
 
     /// Append the rows of `other`.
@@ -172,24 +176,46 @@ impl<M: Model> Keyed<M> {
             )));
         }
         let n = input.rows();
-        out.reset(n);
+        out.resize(n);
+        // Write through slices, not pushes: no per-row length or capacity
+        // bookkeeping (which in WASM is a load and store through linear memory).
+        let Scores {
+            forecast,
+            lower,
+            upper,
+            score,
+            flags,
+        } = out;
+        let rows = forecast
+            .iter_mut()
+            .zip(lower.iter_mut())
+            .zip(upper.iter_mut())
+            .zip(score.iter_mut())
+            .zip(flags.iter_mut())
+            .map(|((((forecast, lower), upper), score), flags)| RowOut {
+                forecast,
+                lower,
+                upper,
+                score,
+                flags,
+            });
+        let (common, params) = (self.common, &self.params);
         if input.keys.is_empty() {
             if self.models.is_empty() {
-                self.models.push(M::new(&self.params));
+                self.models.push(M::new(params));
             }
-            let (common, params) = (self.common, &self.params);
             let model = &mut self.models[0];
-            for &x in input.values {
-                step(model, x, &common, params, out);
+            for (row, &x) in rows.zip(input.values) {
+                step(model, x, &common, params, row);
             }
         } else {
-            for (&k, &x) in input.keys.iter().zip(input.values) {
-                let k = k as usize;
-                if k >= self.models.len() {
-                    let params = &self.params;
-                    self.models.resize_with(k + 1, || M::new(params));
-                }
-                step(&mut self.models[k], x, &self.common, &self.params, out);
+            // Validated above: every id is below keys held + rows.
+            let max_key = input.keys.iter().copied().max().unwrap_or(0) as usize;
+            if max_key >= self.models.len() {
+                self.models.resize_with(max_key + 1, || M::new(params));
+            }
+            for ((row, &k), &x) in rows.zip(input.keys).zip(input.values) {
+                step(&mut self.models[k as usize], x, &common, params, row);
             }
         }
         Ok(())
@@ -201,15 +227,35 @@ impl<M: Model> Keyed<M> {
     }
 }
 
+/// One row's output slots.
+struct RowOut<'a> {
+    forecast: &'a mut f64,
+    lower: &'a mut f64,
+    upper: &'a mut f64,
+    score: &'a mut f64,
+    flags: &'a mut u8,
+}
+
+impl RowOut<'_> {
+    #[inline(always)]
+    fn missing(self, flag: u8) {
+        *self.forecast = f64::NAN;
+        *self.lower = f64::NAN;
+        *self.upper = f64::NAN;
+        *self.score = f64::NAN;
+        *self.flags = flag;
+    }
+}
+
 #[inline(always)]
-fn step<M: Model>(model: &mut M, x: f64, common: &Common, params: &M::Params, out: &mut Scores) {
+fn step<M: Model>(model: &mut M, x: f64, common: &Common, params: &M::Params, out: RowOut<'_>) {
     if !x.is_finite() {
-        out.push_missing(flags::SKIPPED);
+        out.missing(flags::SKIPPED);
         return;
     }
     if model.seen() < common.min_training_size {
         model.learn(x, params);
-        out.push_missing(flags::WARMUP);
+        out.missing(flags::WARMUP);
         return;
     }
     let b = model.baseline(params);
@@ -222,11 +268,10 @@ fn step<M: Model>(model: &mut M, x: f64, common: &Common, params: &M::Params, ou
         Direction::Down => z < -t,
     };
     let band = t * scale;
-    out.forecast.push(b.center);
-    out.lower.push(b.center - band);
-    out.upper.push(b.center + band);
-    out.score.push(z);
-    out.flags
-        .push(u8::from(anomalous) | if z >= 0.0 { flags::UP } else { 0 });
+    *out.forecast = b.center;
+    *out.lower = b.center - band;
+    *out.upper = b.center + band;
+    *out.score = z;
+    *out.flags = u8::from(anomalous) | if z >= 0.0 { flags::UP } else { 0 };
     model.learn(x, params);
 }

@@ -21,7 +21,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Int8Type, Int64Type, Schema, SchemaRef, TimeUnit,
+    DataType, Date32Type, Date64Type, Float64Type, Int8Type, Int64Type, Schema, SchemaRef, TimeUnit,
 };
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -37,6 +37,7 @@ use datafusion::physical_plan::expressions::Column;
 use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
 };
+use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties,
     PlanProperties,
@@ -118,6 +119,34 @@ impl DetectAnomaliesExec {
         })
     }
 
+    /// Whether the rows below any repartitioning are sorted by the key
+    /// columns (in any order) before anything else.
+    fn input_sorted_by_keys_first(&self) -> bool {
+        let mut plan = Arc::clone(&self.input);
+        loop {
+            if let Some(ordering) = plan.output_ordering() {
+                let leading: Vec<String> = ordering
+                    .iter()
+                    .take(self.key_idx.len())
+                    .filter_map(|s| {
+                        s.expr
+                            .downcast_ref::<Column>()
+                            .map(|c| c.name().to_string())
+                    })
+                    .collect();
+                let mut keys = self.spec.partition_by.clone();
+                let mut leading_sorted = leading;
+                keys.sort();
+                leading_sorted.sort();
+                return keys == leading_sorted;
+            }
+            match plan.downcast_ref::<RepartitionExec>() {
+                Some(r) => plan = Arc::clone(r.input()),
+                None => return false,
+            }
+        }
+    }
+
     fn key_exprs(&self) -> Vec<Arc<dyn PhysicalExpr>> {
         self.key_idx
             .iter()
@@ -184,18 +213,24 @@ impl ExecutionPlan for DetectAnomaliesExec {
             let expr: Arc<dyn PhysicalExpr> = Arc::new(Column::new(schema.field(i).name(), i));
             PhysicalSortRequirement::new(expr, None)
         };
-        // Keys first: DataFusion satisfies the first alternative when it has
-        // to add a sort or choose an order-preserving repartition.
-        let mut alternatives = Vec::new();
+        // DataFusion works towards the first alternative when it has to add a
+        // sort or choose an order-preserving repartition, so put first the one
+        // the data already has (looking through repartitions).
+        let by_time = LexRequirement::new(vec![sort_req(self.time_idx)]);
+        let mut alternatives = vec![by_time];
         if !self.key_idx.is_empty() {
-            let by_key = self
-                .key_idx
-                .iter()
-                .chain(std::iter::once(&self.time_idx))
-                .map(|&i| sort_req(i));
-            alternatives.push(LexRequirement::new(by_key));
+            let by_key = LexRequirement::new(
+                self.key_idx
+                    .iter()
+                    .chain(std::iter::once(&self.time_idx))
+                    .map(|&i| sort_req(i)),
+            );
+            if self.input_sorted_by_keys_first() {
+                alternatives.insert(0, by_key);
+            } else {
+                alternatives.push(by_key);
+            }
         }
-        alternatives.push(LexRequirement::new(vec![sort_req(self.time_idx)]));
         vec![OrderingRequirements::new_alternatives(
             alternatives.into_iter().flatten(),
             false,
@@ -369,21 +404,19 @@ impl PartitionState {
         // Values, row-major; NULL values and rows without a time become NaN
         // (status 'skipped': kept in the output, never learned).
         let width = self.value_idx.len();
+        let single: ArrayRef;
         let owned: Vec<f64>;
         let values: &[f64] = if width == 1 {
             let col = batch.column(self.value_idx[0]);
-            let col = if col.data_type() == &DataType::Float64 {
+            single = if col.data_type() == &DataType::Float64 {
                 Arc::clone(col)
             } else {
                 cast(col, &DataType::Float64)?
             };
-            let a = col.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
-            let nulls = NullBuffer::union(a.logical_nulls().as_ref(), ts_nulls.as_ref());
-            match nulls {
-                None => {
-                    owned = a.values().to_vec();
-                    &owned
-                }
+            let a = single.as_primitive::<Float64Type>();
+            match NullBuffer::union(a.logical_nulls().as_ref(), ts_nulls.as_ref()) {
+                // No missing values or times: the detector reads the column in place.
+                None => a.values().as_ref(),
                 Some(nb) => {
                     owned = a
                         .values()
@@ -402,7 +435,7 @@ impl PartitionState {
                 .collect::<Result<Vec<_>, _>>()?;
             let mut v = vec![f64::NAN; n * width];
             for (j, c) in cols.iter().enumerate() {
-                let a = c.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+                let a = c.as_primitive::<Float64Type>();
                 for i in 0..n {
                     if a.is_valid(i) && ts_nulls.as_ref().is_none_or(|nb| nb.is_valid(i)) {
                         v[i * width + j] = a.value(i);
