@@ -83,7 +83,7 @@ impl Model for Ewma {
         self.seen
     }
 
-    #[inline]
+    #[inline(always)]
     fn baseline(&self, _: &EwmaParams) -> Baseline {
         Baseline {
             center: self.mean,
@@ -91,7 +91,7 @@ impl Model for Ewma {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn learn(&mut self, x: f64, p: &EwmaParams) {
         if self.seen == 0 {
             self.mean = x;

@@ -30,6 +30,7 @@ pub struct ZScore {
 }
 
 impl ZScore {
+    #[inline(always)]
     fn add(&mut self, x: f64) {
         self.n += 1;
         let delta = x - self.mean;
@@ -48,6 +49,21 @@ impl ZScore {
         let delta = x - self.mean;
         self.mean -= delta / self.n as f64;
         self.m2 = (self.m2 - delta * (x - self.mean)).max(0.0);
+    }
+
+    fn learn_windowed(&mut self, x: f64, w: u64) {
+        if self.buf.len() as u64 >= w
+            && let Some(old) = self.buf.pop_front()
+        {
+            self.remove(old);
+            self.removals += 1;
+        }
+        self.buf.push_back(x);
+        self.add(x);
+        if self.removals >= w {
+            self.removals = 0;
+            self.recompute();
+        }
     }
 
     fn recompute(&mut self) {
@@ -121,7 +137,7 @@ impl Model for ZScore {
         self.seen
     }
 
-    #[inline]
+    #[inline(always)]
     fn baseline(&self, _: &ZScoreParams) -> Baseline {
         let var = if self.n > 1 {
             self.m2 / (self.n - 1) as f64
@@ -134,24 +150,12 @@ impl Model for ZScore {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn learn(&mut self, x: f64, p: &ZScoreParams) {
         self.seen += 1;
-        if let Some(w) = p.window {
-            if self.buf.len() as u64 >= w
-                && let Some(old) = self.buf.pop_front()
-            {
-                self.remove(old);
-                self.removals += 1;
-            }
-            self.buf.push_back(x);
-            self.add(x);
-            if self.removals >= w {
-                self.removals = 0;
-                self.recompute();
-            }
-        } else {
-            self.add(x);
+        match p.window {
+            None => self.add(x),
+            Some(w) => self.learn_windowed(x, w),
         }
     }
 
