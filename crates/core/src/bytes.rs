@@ -122,46 +122,62 @@ pub fn decode_input(mut b: &[u8]) -> Result<OwnedInput> {
     })
 }
 
-/// Encode results: `u32 n`, then forecast, lower, upper, score (f64 each), flags (u8).
+/// Encode results: `u32 n`, `u32 has_probability`, then forecast, lower,
+/// upper, score (f64 each), flags (u8), and probability (f64) if present.
 pub fn encode_scores(s: &Scores) -> Vec<u8> {
     let n = s.len();
-    let mut out = Vec::with_capacity(4 + n * 33);
+    let has_p = !s.probability.is_empty();
+    let mut out = Vec::with_capacity(8 + n * if has_p { 41 } else { 33 });
     out.extend_from_slice(&(n as u32).to_le_bytes());
+    out.extend_from_slice(&u32::from(has_p).to_le_bytes());
     for col in [&s.forecast, &s.lower, &s.upper, &s.score] {
         for v in col {
             out.extend_from_slice(&v.to_le_bytes());
         }
     }
     out.extend_from_slice(&s.flags);
+    for v in &s.probability {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
     out
 }
 
 /// Decode results.
 pub fn decode_scores(mut b: &[u8]) -> Result<Scores> {
     let n = u32_at(&mut b, "the header")? as usize;
-    let need = n.checked_mul(33);
+    let has_p = u32_at(&mut b, "the header")?;
+    if has_p > 1 {
+        return Err(Error::InvalidInput(format!(
+            "scores header has-probability must be 0 or 1, got {has_p}"
+        )));
+    }
+    let per_row = if has_p == 1 { 41 } else { 33 };
+    let need = n.checked_mul(per_row);
     if need != Some(b.len()) {
         return Err(Error::InvalidInput(format!(
             "scores body has {} bytes; {n} rows need {}",
             b.len(),
-            n.saturating_mul(33)
+            n.saturating_mul(per_row)
         )));
     }
-    let mut col = || -> Result<Vec<f64>> {
-        Ok(take(&mut b, n * 8, "scores")?
+    let col = |b: &mut &[u8]| -> Result<Vec<f64>> {
+        Ok(take(b, n * 8, "scores")?
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
             .collect())
     };
-    let forecast = col()?;
-    let lower = col()?;
-    let upper = col()?;
-    let score = col()?;
+    let forecast = col(&mut b)?;
+    let lower = col(&mut b)?;
+    let upper = col(&mut b)?;
+    let score = col(&mut b)?;
+    let flags = take(&mut b, n, "flags")?.to_vec();
+    let probability = if has_p == 1 { col(&mut b)? } else { Vec::new() };
     Ok(Scores {
         forecast,
         lower,
         upper,
         score,
-        flags: b.to_vec(),
+        flags,
+        probability,
     })
 }

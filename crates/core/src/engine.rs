@@ -83,6 +83,9 @@ pub struct Scores {
     pub score: Vec<f64>,
     /// Flag byte per row (see [`crate::flags`]).
     pub flags: Vec<u8>,
+    /// Calibrated anomaly probability per row, or empty when the detector
+    /// does not compute one.
+    pub probability: Vec<f64>,
 }
 
 impl Scores {
@@ -99,6 +102,7 @@ impl Scores {
         }
         self.flags.clear();
         self.flags.reserve(n);
+        self.probability.clear();
     }
 
     /// Rows held.
@@ -122,6 +126,7 @@ impl Scores {
             v.resize(n, 0.0);
         }
         self.flags.resize(n, 0);
+        self.probability.clear();
     }
 
     /// Append the rows of `other`.
@@ -131,6 +136,7 @@ impl Scores {
         self.upper.extend_from_slice(&other.upper);
         self.score.extend_from_slice(&other.score);
         self.flags.extend_from_slice(&other.flags);
+        self.probability.extend_from_slice(&other.probability);
     }
 }
 
@@ -185,6 +191,7 @@ impl<M: Model> Keyed<M> {
             upper,
             score,
             flags,
+            probability: _,
         } = out;
         let rows = forecast
             .iter_mut()

@@ -1,7 +1,8 @@
 //! The per-row flag byte shared by every host (see `wit/detector.wit`).
 //!
 //! bit 0 = is_anomaly; bit 1 = direction (1 up, 0 down); bits 2-3 = status
-//! (0 ok, 1 warmup, 2 skipped); bits 4-7 reserved.
+//! (0 ok, 1 warmup, 2 skipped); bits 4-5 = severity of an anomaly (0 none,
+//! 1 low, 2 medium, 3 high); bits 6-7 reserved.
 
 /// Bit 0: the row is anomalous.
 pub const ANOMALY: u8 = 0b0000_0001;
@@ -38,6 +39,49 @@ impl Status {
             Status::Ok => "ok",
             Status::Warmup => "warmup",
             Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// Bits 4-5: severity of an anomaly.
+pub const SEVERITY_MASK: u8 = 0b0011_0000;
+/// Severity shift.
+pub const SEVERITY_SHIFT: u8 = 4;
+
+/// How severe an anomaly is (from calibrated score bands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// Not an anomaly (or no severity assigned).
+    None = 0,
+    /// Just outside the band.
+    Low = 1,
+    /// Well outside.
+    Medium = 2,
+    /// Far outside.
+    High = 3,
+}
+
+impl Severity {
+    /// The severity held in a flag byte.
+    pub fn from_flags(flags: u8) -> Severity {
+        match (flags & SEVERITY_MASK) >> SEVERITY_SHIFT {
+            0 => Severity::None,
+            1 => Severity::Low,
+            2 => Severity::Medium,
+            _ => Severity::High,
+        }
+    }
+    /// The flag bits of this severity.
+    pub fn bits(self) -> u8 {
+        (self as u8) << SEVERITY_SHIFT
+    }
+    /// The name used in SQL output (`None` has none).
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            Severity::None => None,
+            Severity::Low => Some("low"),
+            Severity::Medium => Some("medium"),
+            Severity::High => Some("high"),
         }
     }
 }

@@ -159,6 +159,7 @@ fn assert_identical(config: &str, want: &Scores, got: &Scores) -> Result<(), Tes
         ("lower", &want.lower, &got.lower),
         ("upper", &want.upper, &got.upper),
         ("score", &want.score, &got.score),
+        ("probability", &want.probability, &got.probability),
     ];
     for (name, w, g) in cols {
         prop_assert_eq!(w.len(), g.len(), "{} {}", config, name);
@@ -406,7 +407,7 @@ proptest! {
 
     /// (d) process-bytes score encoding round-trips bit for bit.
     #[test]
-    fn score_bytes_round_trip(rows in 0usize..40, seed in prop::collection::vec(any::<u64>(), 40 * 5)) {
+    fn score_bytes_round_trip(rows in 0usize..40, with_probability in any::<bool>(), seed in prop::collection::vec(any::<u64>(), 40 * 6)) {
         let col = |c: usize| seed[c * 40..c * 40 + rows].iter().map(|s| f64::from_bits(*s)).collect::<Vec<_>>();
         let scores = Scores {
             forecast: col(0),
@@ -414,6 +415,7 @@ proptest! {
             upper: col(2),
             score: col(3),
             flags: seed[160..160 + rows].iter().map(|s| *s as u8).collect(),
+            probability: if with_probability { col(5) } else { Vec::new() },
         };
         let bytes = encode_scores(&scores);
         let back = decode_scores(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;

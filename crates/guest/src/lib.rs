@@ -91,6 +91,7 @@ impl GuestDetector for DetectorResource {
             upper: out.upper,
             score: out.score,
             row_flags: out.flags,
+            probability: out.probability,
         })
     }
 

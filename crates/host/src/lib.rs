@@ -515,6 +515,7 @@ impl WasmDetector {
         ]
         .iter()
         .any(|l| *l != n)
+            || !(scores.probability.is_empty() || scores.probability.len() == n)
         {
             return Err(Error::Call {
                 module: self.runtime.inner.module.to_string(),
@@ -528,6 +529,7 @@ impl WasmDetector {
         out.upper = scores.upper;
         out.score = scores.score;
         out.flags = scores.row_flags;
+        out.probability = scores.probability;
         Ok(())
     }
 

@@ -511,6 +511,32 @@ fn build_result_columns(s: Scores, n: usize) -> Result<(Vec<ArrayRef>, usize)> {
         Int8Array::from(status_keys),
         Arc::new(StringArray::from(vec!["ok", "warmup", "skipped"])),
     )?);
+    // Severity: dictionary keys 0 low, 1 medium, 2 high; NULL when none.
+    let severity_keys: Vec<i8> = flags
+        .iter()
+        .map(|f| (((f & flags::SEVERITY_MASK) >> flags::SEVERITY_SHIFT) as i8 - 1).max(0))
+        .collect();
+    let has_severity = BooleanBuffer::collect_bool(n, |i| flags[i] & flags::SEVERITY_MASK != 0);
+    let severity: ArrayRef = Arc::new(DictionaryArray::<Int8Type>::try_new(
+        Int8Array::new(
+            ScalarBuffer::from(severity_keys),
+            Some(NullBuffer::new(has_severity)),
+        ),
+        Arc::new(StringArray::from(vec!["low", "medium", "high"])),
+    )?);
+    let probability: ArrayRef = if s.probability.is_empty() {
+        Arc::new(Float64Array::new_null(n))
+    } else if s.probability.len() == n {
+        Arc::new(Float64Array::new(
+            ScalarBuffer::from(s.probability),
+            valid.clone(),
+        ))
+    } else {
+        return Err(DataFusionError::Execution(format!(
+            "ML_DETECT_ANOMALIES: detector returned {} probabilities for a batch of {n}",
+            s.probability.len()
+        )));
+    };
     Ok((
         vec![
             f64col(s.forecast),
@@ -520,6 +546,8 @@ fn build_result_columns(s: Scores, n: usize) -> Result<(Vec<ArrayRef>, usize)> {
             is_anomaly,
             direction,
             status,
+            severity,
+            probability,
         ],
         anomalies,
     ))

@@ -22,9 +22,14 @@ pub const IS_ANOMALY: &str = "is_anomaly";
 pub const DIRECTION: &str = "direction";
 /// Output column: `ok` / `warmup` / `skipped`.
 pub const STATUS: &str = "status";
+/// Output column: `low` / `medium` / `high` for anomalies, NULL otherwise.
+pub const SEVERITY: &str = "severity";
+/// Output column: calibrated anomaly probability in [0, 1] when the config
+/// asks for one (e.g. `likelihood`), NULL otherwise.
+pub const ANOMALY_PROBABILITY: &str = "anomaly_probability";
 
 /// The result columns, in output order.
-pub const RESULT_COLUMNS: [&str; 7] = [
+pub const RESULT_COLUMNS: [&str; 9] = [
     FORECAST_VALUE,
     LOWER_BOUND,
     UPPER_BOUND,
@@ -32,6 +37,8 @@ pub const RESULT_COLUMNS: [&str; 7] = [
     IS_ANOMALY,
     DIRECTION,
     STATUS,
+    SEVERITY,
+    ANOMALY_PROBABILITY,
 ];
 
 /// The string columns are dictionary encoded: one byte per row.
@@ -49,6 +56,8 @@ pub fn result_fields() -> Fields {
         Field::new(IS_ANOMALY, DataType::Boolean, false),
         Field::new(DIRECTION, label_type(), true),
         Field::new(STATUS, label_type(), false),
+        Field::new(SEVERITY, label_type(), true),
+        Field::new(ANOMALY_PROBABILITY, DataType::Float64, true),
     ])
 }
 

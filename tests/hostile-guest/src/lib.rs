@@ -101,6 +101,7 @@ impl GuestDetector for Hostile {
             upper: vec![],
             score: vec![],
             row_flags: vec![],
+            probability: vec![],
         })
     }
 
