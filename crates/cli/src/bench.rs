@@ -119,58 +119,47 @@ fn config_for(detector: &str) -> String {
     format!(r#"{{"algorithm":"{detector}"}}"#)
 }
 
-fn micro(args: &BenchArgs, rt: &Runtime, data: &Data, detector: &str) -> Result<Vec<Row>> {
-    let config = config_for(detector);
+/// Time `process` over the data in batches (best of `repeat`): seconds and anomalies.
+fn time_batches(
+    args: &BenchArgs,
+    data: &Data,
+    mut process: impl FnMut(&Input<'_>, &mut Scores) -> Result<()>,
+) -> Result<(f64, usize)> {
     let keyed = args.keys > 1;
     let n = data.ts.len();
-    let mut rows = Vec::new();
-    let (secs, anomalies) = best(args.repeat, || {
+    let mut out = Scores::default();
+    let mut anomalies = 0;
+    let start = Instant::now();
+    for lo in (0..n).step_by(args.batch) {
+        process(&data.batch(lo..(lo + args.batch).min(n), keyed), &mut out)?;
+        anomalies += out
+            .flags
+            .iter()
+            .filter(|f| wasmad_core::flags::is_anomaly(**f))
+            .count();
+    }
+    Ok((start.elapsed().as_secs_f64(), anomalies))
+}
+
+fn micro(args: &BenchArgs, rt: &Runtime, data: &Data, detector: &str) -> Result<Vec<Row>> {
+    let config = config_for(detector);
+    let row = |path: &'static str, (seconds, anomalies): (f64, usize)| Row {
+        detector: detector.into(),
+        path,
+        keys: args.keys,
+        rows: data.ts.len(),
+        seconds,
+        anomalies,
+    };
+    let native = best(args.repeat, || {
         let mut d = Detector::from_config(&config)?;
-        let mut out = Scores::default();
-        let mut anomalies = 0;
-        let start = Instant::now();
-        for lo in (0..n).step_by(args.batch) {
-            d.process(&data.batch(lo..(lo + args.batch).min(n), keyed), &mut out)?;
-            anomalies += out
-                .flags
-                .iter()
-                .filter(|f| wasmad_core::flags::is_anomaly(**f))
-                .count();
-        }
-        Ok((start.elapsed().as_secs_f64(), anomalies))
+        time_batches(args, data, |input, out| Ok(d.process(input, out)?))
     })?;
-    rows.push(Row {
-        detector: detector.into(),
-        path: "native",
-        keys: args.keys,
-        rows: n,
-        seconds: secs,
-        anomalies,
-    });
-    let (secs, anomalies) = best(args.repeat, || {
+    let wasm = best(args.repeat, || {
         let mut d = rt.create(&config)?;
-        let mut out = Scores::default();
-        let mut anomalies = 0;
-        let start = Instant::now();
-        for lo in (0..n).step_by(args.batch) {
-            d.process(&data.batch(lo..(lo + args.batch).min(n), keyed), &mut out)?;
-            anomalies += out
-                .flags
-                .iter()
-                .filter(|f| wasmad_core::flags::is_anomaly(**f))
-                .count();
-        }
-        Ok((start.elapsed().as_secs_f64(), anomalies))
+        time_batches(args, data, |input, out| Ok(d.process(input, out)?))
     })?;
-    rows.push(Row {
-        detector: detector.into(),
-        path: "wasm",
-        keys: args.keys,
-        rows: n,
-        seconds: secs,
-        anomalies,
-    });
-    Ok(rows)
+    Ok(vec![row("native", native), row("wasm", wasm)])
 }
 
 async fn sql(

@@ -420,31 +420,35 @@ impl Runtime {
 
     /// A detector from a JSON config, in a store of its own.
     pub fn create(&self, config: &str) -> Result<WasmDetector> {
-        let (mut store, api) = self.instantiate()?;
-        let handle = self
-            .call(&mut store, "detector.create", |s| {
-                api.wasmad_detector_detectors()
-                    .detector()
-                    .call_create(s, config)
-            })?
-            .map_err(|e| self.guest_error(e))?;
-        Ok(WasmDetector {
-            runtime: self.clone(),
-            store,
-            api,
-            handle,
+        self.construct("detector.create", |api, s| {
+            api.wasmad_detector_detectors()
+                .detector()
+                .call_create(s, config)
         })
     }
 
     /// A detector restored from [`WasmDetector::snapshot`] bytes.
     pub fn restore(&self, snapshot: &[u8]) -> Result<WasmDetector> {
+        self.construct("detector.restore", |api, s| {
+            api.wasmad_detector_detectors()
+                .detector()
+                .call_restore(s, snapshot)
+        })
+    }
+
+    /// A fresh store, and a detector built in it by one of the static
+    /// constructors (`create`, `restore`).
+    fn construct(
+        &self,
+        function: &'static str,
+        call: impl FnOnce(
+            &DetectorComponent,
+            &mut Store<Ctx>,
+        ) -> wasmtime::Result<Result<ResourceAny, wit::Error>>,
+    ) -> Result<WasmDetector> {
         let (mut store, api) = self.instantiate()?;
         let handle = self
-            .call(&mut store, "detector.restore", |s| {
-                api.wasmad_detector_detectors()
-                    .detector()
-                    .call_restore(s, snapshot)
-            })?
+            .call(&mut store, function, |s| call(&api, s))?
             .map_err(|e| self.guest_error(e))?;
         Ok(WasmDetector {
             runtime: self.clone(),
