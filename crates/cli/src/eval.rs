@@ -92,12 +92,11 @@ pub fn run(
             if let Some(out) = &args.out {
                 wasmad_eval::write_results(out, "wasmad", &run.corpus, &run.anomaly)?;
             }
-            let score_threshold =
-                wasmad_eval::ScoreMap::from_config(&run.effective_config)?.threshold;
+            let map = wasmad_eval::ScoreMap::from_config(&run.effective_config)?;
             let source = Source::Detector {
                 config,
                 effective: run.effective_config,
-                score_threshold,
+                map,
             };
             let seconds = Some(run.detect_seconds);
             (run.corpus, run.anomaly, source, "wasmad".into(), seconds)

@@ -2,6 +2,8 @@
 //! algorithm. The same table feeds `describe()`, so what the module documents
 //! and what it accepts can never drift apart.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -16,6 +18,12 @@ pub enum Kind {
     Integer,
     /// A JSON string, one of `values` when that list is not empty.
     String,
+    /// A JSON object whose keys are the spec's `fields` (and, when the spec
+    /// allows it, `true` for every default or `false` for none).
+    Object,
+    /// A whole number of rows, or a duration string such as `"15m"` (see
+    /// [`parse_duration`]).
+    Duration,
 }
 
 impl Kind {
@@ -24,6 +32,8 @@ impl Kind {
             Kind::Number => "number",
             Kind::Integer => "integer",
             Kind::String => "string",
+            Kind::Object => "object",
+            Kind::Duration => "duration",
         }
     }
 }
@@ -43,8 +53,14 @@ pub struct ParamSpec {
     pub min_exclusive: Option<f64>,
     /// Inclusive upper bound, if any.
     pub max: Option<f64>,
+    /// Exclusive upper bound, if any.
+    pub max_exclusive: Option<f64>,
     /// Accepted strings (for `Kind::String`).
     pub values: &'static [&'static str],
+    /// The keys of a `Kind::Object` value.
+    pub fields: Vec<ParamSpec>,
+    /// A `Kind::Object` key that also takes `true` (every default) or `false` (off).
+    pub boolean: bool,
     /// One line for humans.
     pub description: &'static str,
 }
@@ -59,7 +75,10 @@ impl ParamSpec {
             min: None,
             min_exclusive: None,
             max: None,
+            max_exclusive: None,
             values: &[],
+            fields: Vec::new(),
+            boolean: false,
             description,
         }
     }
@@ -85,6 +104,44 @@ impl ParamSpec {
             ..ParamSpec::number(key, None, description)
         }
     }
+    /// An object key with nested `fields`; its default is the object of their
+    /// defaults.
+    pub fn object(key: &'static str, fields: Vec<ParamSpec>, description: &'static str) -> Self {
+        let default = Value::Object(
+            fields
+                .iter()
+                .map(|f| (f.key.to_string(), f.default.clone()))
+                .collect(),
+        );
+        ParamSpec {
+            kind: Kind::Object,
+            default,
+            fields,
+            ..ParamSpec::number(key, None, description)
+        }
+    }
+    /// An object key that is off by default and also takes `true` (on, every
+    /// field at its default) or `false` (off).
+    pub fn optional_object(
+        key: &'static str,
+        fields: Vec<ParamSpec>,
+        description: &'static str,
+    ) -> Self {
+        ParamSpec {
+            default: Value::Null,
+            boolean: true,
+            ..ParamSpec::object(key, fields, description)
+        }
+    }
+    /// A key taking a whole number of rows or a duration string; default 0 rows.
+    pub fn duration(key: &'static str, description: &'static str) -> Self {
+        ParamSpec {
+            kind: Kind::Duration,
+            default: Value::from(0u64),
+            min: Some(0.0),
+            ..ParamSpec::number(key, None, description)
+        }
+    }
     /// Require `value >= min`.
     pub fn min(mut self, min: f64) -> Self {
         self.min = Some(min);
@@ -100,6 +157,11 @@ impl ParamSpec {
         self.max = Some(max);
         self
     }
+    /// Require `value < bound`.
+    pub fn below(mut self, bound: f64) -> Self {
+        self.max_exclusive = Some(bound);
+        self
+    }
 
     fn range_text(&self) -> String {
         let lo = match (self.min, self.min_exclusive) {
@@ -107,7 +169,11 @@ impl ParamSpec {
             (None, Some(m)) => Some(format!("> {m}")),
             _ => None,
         };
-        let hi = self.max.map(|m| format!("<= {m}"));
+        let hi = match (self.max, self.max_exclusive) {
+            (Some(m), _) => Some(format!("<= {m}")),
+            (None, Some(m)) => Some(format!("< {m}")),
+            _ => None,
+        };
         match (lo, hi) {
             (Some(l), Some(h)) => format!("{l} and {h}"),
             (Some(l), None) => l,
@@ -131,8 +197,18 @@ impl ParamSpec {
         if let Some(v) = self.max {
             m.insert("max".into(), v.into());
         }
+        if let Some(v) = self.max_exclusive {
+            m.insert("exclusiveMax".into(), v.into());
+        }
         if !self.values.is_empty() {
             m.insert("values".into(), self.values.to_vec().into());
+        }
+        if self.kind == Kind::Object {
+            m.insert(
+                "fields".into(),
+                self.fields.iter().map(ParamSpec::to_json).collect(),
+            );
+            m.insert("acceptsBoolean".into(), self.boolean.into());
         }
         m.insert("description".into(), self.description.into());
         Value::Object(m)
@@ -197,11 +273,14 @@ pub fn common_specs(threshold: f64, min_training_size: u64) -> Vec<ParamSpec> {
     ]
 }
 
-/// Reads one algorithm's config object against its specs.
+/// Reads one algorithm's config object (or one nested object of it) against
+/// its specs.
 pub struct Reader<'a> {
     algorithm: &'static str,
-    obj: &'a Map<String, Value>,
+    obj: Cow<'a, Map<String, Value>>,
     specs: Vec<ParamSpec>,
+    /// The key of the enclosing object, for nested readers.
+    parent: Option<&'static str>,
 }
 
 /// Keys consumed by hosts rather than detectors; a detector ignores them.
@@ -229,8 +308,9 @@ impl<'a> Reader<'a> {
         }
         Ok(Reader {
             algorithm,
-            obj,
+            obj: Cow::Borrowed(obj),
             specs,
+            parent: None,
         })
     }
 
@@ -242,41 +322,66 @@ impl<'a> Reader<'a> {
             .unwrap_or_else(|| unreachable!("no spec for key {key}"))
     }
 
-    fn present(&self, key: &str) -> Option<&'a Value> {
+    /// The key as users write it: `likelihood.window` inside `likelihood`.
+    fn label(&self, spec: &ParamSpec) -> String {
+        match self.parent {
+            Some(p) => format!("{p}.{}", spec.key),
+            None => spec.key.to_string(),
+        }
+    }
+
+    fn present(&self, key: &str) -> Option<&Value> {
         self.obj.get(key).filter(|v| !v.is_null())
     }
 
     fn check_range(&self, spec: &ParamSpec, v: f64) -> Result<f64> {
         let ok = spec.min.is_none_or(|m| v >= m)
             && spec.min_exclusive.is_none_or(|m| v > m)
-            && spec.max.is_none_or(|m| v <= m);
+            && spec.max.is_none_or(|m| v <= m)
+            && spec.max_exclusive.is_none_or(|m| v < m);
         if ok && v.is_finite() {
             Ok(v)
         } else {
             Err(Error::InvalidConfig(format!(
                 "'{}' = {v} is out of range for algorithm '{}'; accepted: {} {}",
-                spec.key,
+                self.label(spec),
                 self.algorithm,
-                spec.kind.name(),
+                match spec.kind {
+                    Kind::Duration => "integer",
+                    k => k.name(),
+                },
                 spec.range_text()
             )))
         }
     }
 
     fn wrong_type(&self, spec: &ParamSpec, v: &Value) -> Error {
-        let accepted = if spec.values.is_empty() {
-            let article = if spec.kind == Kind::Integer {
-                "an"
-            } else {
-                "a"
-            };
-            format!("{article} {} {}", spec.kind.name(), spec.range_text())
-        } else {
-            format!("one of {}", spec.values.join(", "))
+        let accepted = match spec.kind {
+            _ if !spec.values.is_empty() => format!("one of {}", spec.values.join(", ")),
+            Kind::Object => {
+                let keys: Vec<&str> = spec.fields.iter().map(|f| f.key).collect();
+                format!(
+                    "{}an object with keys {}",
+                    if spec.boolean { "true, false or " } else { "" },
+                    keys.join(", ")
+                )
+            }
+            Kind::Duration => format!(
+                "an integer number of rows {}, or a duration string such as \"90s\", \"15m\" or \"2h\" (units: {})",
+                spec.range_text(),
+                DURATION_UNITS
+                    .iter()
+                    .map(|(u, _)| *u)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Kind::Integer => format!("an integer {}", spec.range_text()),
+            k => format!("a {} {}", k.name(), spec.range_text()),
         };
         Error::InvalidConfig(format!(
             "'{}' = {v} has the wrong type for algorithm '{}'; accepted: {accepted}",
-            spec.key, self.algorithm
+            self.label(spec),
+            self.algorithm
         ))
     }
 
@@ -298,31 +403,47 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| Error::InvalidConfig(format!("'{key}' is required")))
     }
 
+    /// A whole number within the spec's range, or an error naming it.
+    fn whole(&self, spec: &ParamSpec, v: &Value) -> Result<u64> {
+        match v.as_f64() {
+            // Whole numbers only; a negative or huge one is out of range.
+            Some(f) if f.fract() == 0.0 => {
+                self.check_range(spec, f)?;
+                if (0.0..9.0e15).contains(&f) {
+                    Ok(f as u64)
+                } else {
+                    Err(self.wrong_type(spec, v))
+                }
+            }
+            _ => Err(self.wrong_type(spec, v)),
+        }
+    }
+
     /// An integer key (absent: its default, or `None`).
     pub fn integer(&self, key: &str) -> Result<Option<u64>> {
         let spec = self.spec(key);
         match self.present(key) {
-            Some(v) => match v.as_f64() {
-                // Whole numbers only; a negative or huge one is out of range.
-                Some(f) if f.fract() == 0.0 => {
-                    self.check_range(spec, f)?;
-                    if (0.0..9.0e15).contains(&f) {
-                        Ok(Some(f as u64))
-                    } else {
-                        Err(self.wrong_type(spec, v))
-                    }
-                }
-                _ => Err(self.wrong_type(spec, v)),
-            },
+            Some(v) => self.whole(spec, v).map(Some),
             None => Ok(spec.default.as_u64()),
         }
     }
 
+    /// An integer key that has a default.
+    pub fn integer_or_default(&self, key: &str) -> Result<u64> {
+        self.integer(key)?
+            .ok_or_else(|| Error::InvalidConfig(format!("'{key}' is required")))
+    }
+
     /// A string key restricted to its spec's values.
-    pub fn choice(&self, key: &str) -> Result<&'a str> {
+    pub fn choice(&self, key: &str) -> Result<&'static str> {
         let spec = self.spec(key);
         match self.present(key) {
-            Some(Value::String(s)) if spec.values.contains(&s.as_str()) => Ok(s.as_str()),
+            Some(Value::String(s)) => spec
+                .values
+                .iter()
+                .find(|v| **v == s.as_str())
+                .copied()
+                .ok_or_else(|| self.wrong_type(spec, &Value::String(s.clone()))),
             Some(v) => Err(self.wrong_type(spec, v)),
             None => Ok(spec
                 .values
@@ -333,9 +454,73 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A rows-or-duration key (absent: 0 rows).
+    pub fn span(&self, key: &str) -> Result<Span> {
+        let spec = self.spec(key);
+        match self.present(key) {
+            None => Ok(Span::Rows(spec.default.as_u64().unwrap_or(0))),
+            Some(Value::String(s)) => parse_duration(s)
+                .map(Span::Micros)
+                .ok_or_else(|| self.wrong_type(spec, &Value::String(s.clone()))),
+            Some(v) => self.whole(spec, v).map(Span::Rows),
+        }
+    }
+
+    /// A nested object key, read against its fields: `None` when absent,
+    /// null or `false`; `true` (when the spec allows booleans) reads as `{}`,
+    /// every field at its default.
+    pub fn object(&self, key: &str) -> Result<Option<Reader<'a>>> {
+        let spec = self.spec(key);
+        let obj = match self.present(key) {
+            None => {
+                if spec.boolean {
+                    return Ok(None);
+                }
+                Map::new()
+            }
+            Some(Value::Bool(b)) if spec.boolean => {
+                if !*b {
+                    return Ok(None);
+                }
+                Map::new()
+            }
+            Some(Value::Object(m)) => m.clone(),
+            Some(v) => return Err(self.wrong_type(spec, v)),
+        };
+        for k in obj.keys() {
+            if !spec.fields.iter().any(|f| f.key == k) {
+                let accepted: Vec<&str> = spec.fields.iter().map(|f| f.key).collect();
+                return Err(Error::InvalidConfig(format!(
+                    "unknown key '{k}' in '{}' for algorithm '{}'; accepted keys: {}",
+                    self.label(spec),
+                    self.algorithm,
+                    accepted.join(", ")
+                )));
+            }
+        }
+        Ok(Some(Reader {
+            algorithm: self.algorithm,
+            obj: Cow::Owned(obj),
+            specs: spec.fields.clone(),
+            parent: Some(spec.key),
+        }))
+    }
+
     /// Whether the user set `key`.
     pub fn is_set(&self, key: &str) -> bool {
         self.present(key).is_some()
+    }
+
+    /// An error about this reader's object as a whole (e.g. two keys that
+    /// contradict each other), naming the object for nested readers.
+    pub fn invalid(&self, message: &str) -> Error {
+        match self.parent {
+            Some(p) => Error::InvalidConfig(format!(
+                "'{p}' for algorithm '{}': {message}",
+                self.algorithm
+            )),
+            None => Error::InvalidConfig(format!("{message} for algorithm '{}'", self.algorithm)),
+        }
     }
 
     /// The common keys.
@@ -351,6 +536,65 @@ impl<'a> Reader<'a> {
             direction,
         })
     }
+}
+
+/// A length in rows or in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Span {
+    /// A number of rows (0: none).
+    Rows(u64),
+    /// A duration in microseconds (the unit of timestamps); never 0.
+    Micros(u64),
+}
+
+impl Span {
+    /// The config spelling: a number of rows, or a duration string in the
+    /// largest unit that divides it (`"90s"`, `"2h"`, `"1500us"`).
+    pub fn to_json(self) -> Value {
+        match self {
+            Span::Rows(n) => Value::from(n),
+            Span::Micros(us) => {
+                let (unit, size) = DURATION_UNITS
+                    .iter()
+                    .rev()
+                    .find(|(_, size)| us % size == 0)
+                    .copied()
+                    .unwrap_or(("us", 1));
+                Value::from(format!("{}{unit}", us / size))
+            }
+        }
+    }
+}
+
+/// Duration units and their length in microseconds, smallest first.
+pub const DURATION_UNITS: &[(&str, u64)] = &[
+    ("us", 1),
+    ("ms", 1_000),
+    ("s", 1_000_000),
+    ("m", 60_000_000),
+    ("h", 3_600_000_000),
+    ("d", 86_400_000_000),
+];
+
+/// The longest accepted duration: about 31.7 years.
+pub const MAX_DURATION_MICROS: u64 = 1_000_000_000_000_000;
+
+/// A duration string: a positive number (whole or decimal) and one unit of
+/// [`DURATION_UNITS`], e.g. `"250ms"`, `"1.5h"`, `"7d"`, spaces allowed
+/// between them. Returns whole microseconds (rounded), at least 1 and at most
+/// [`MAX_DURATION_MICROS`]; `None` when malformed or out of range.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = s.split_at(split);
+    let unit = unit.trim_start();
+    let size = DURATION_UNITS.iter().find(|(u, _)| *u == unit)?.1;
+    if number.is_empty() || number.starts_with('.') || number.ends_with('.') {
+        return None;
+    }
+    let n: f64 = number.parse().ok()?;
+    let us = (n * size as f64).round();
+    (us >= 1.0 && us <= MAX_DURATION_MICROS as f64).then_some(us as u64)
 }
 
 /// Parse a config string into a JSON object.

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::{Reader, parse_object};
+use crate::alert::{self, Alerts};
+use crate::config::{Common, ParamSpec, Reader, parse_object};
 use crate::engine::{Input, Keyed, Scores};
 use crate::error::{Error, Result};
 use crate::ewma::Ewma;
@@ -15,8 +16,9 @@ use crate::zscore::ZScore;
 pub const ABI_VERSION: u32 = 1;
 /// Magic bytes that open every snapshot.
 pub const SNAPSHOT_MAGIC: &[u8; 4] = b"WMAD";
-/// The snapshot envelope version written by this crate.
-pub const SNAPSHOT_VERSION: u16 = 1;
+/// The snapshot envelope version written by this crate. Version 1 (before
+/// the alert settings and per-key alert state) is still read.
+pub const SNAPSHOT_VERSION: u16 = 2;
 
 /// Every algorithm name, in the order `describe()` lists them.
 pub const ALGORITHMS: &[&str] = &[ZScore::NAME, Ewma::NAME, Mad::NAME];
@@ -42,17 +44,80 @@ macro_rules! dispatch {
     };
 }
 
+/// Every key an algorithm takes: its own specs (common keys first), then the
+/// alert keys every algorithm shares.
+pub fn specs<M: Model>() -> Vec<ParamSpec> {
+    let mut s = M::specs();
+    s.extend(Alerts::specs());
+    s
+}
+
 fn build<M: Model>(obj: &Map<String, Value>) -> Result<Keyed<M>> {
-    let reader = Reader::new(M::NAME, obj, M::specs())?;
+    let reader = Reader::new(M::NAME, obj, specs::<M>())?;
     let mut common = reader.common()?;
     let params = M::params(&reader, &mut common)?;
-    Ok(Keyed::new(common, params))
+    let alerts = Alerts::read(&reader)?;
+    Ok(Keyed::new(common, params, alerts))
 }
 
 #[derive(Serialize, Deserialize)]
 struct SnapshotBody {
     config: String,
     detector: Detector,
+}
+
+/// The body of a version 1 snapshot: no alert settings, no alert state.
+#[derive(Deserialize)]
+struct SnapshotBodyV1 {
+    config: String,
+    detector: DetectorV1,
+}
+
+#[derive(Deserialize)]
+enum DetectorV1 {
+    ZScore(KeyedV1<ZScore>),
+    Ewma(KeyedV1<Ewma>),
+    Mad(KeyedV1<Mad>),
+}
+
+#[derive(Deserialize)]
+#[serde(bound = "")]
+struct KeyedV1<M: Model> {
+    common: Common,
+    params: M::Params,
+    models: Vec<M>,
+}
+
+impl<M: Model> KeyedV1<M> {
+    fn upgrade(self) -> Keyed<M> {
+        let mut k = Keyed::new(self.common, self.params, Alerts::default());
+        k.models = self.models;
+        k
+    }
+}
+
+impl DetectorV1 {
+    fn upgrade(self) -> Detector {
+        match self {
+            DetectorV1::ZScore(k) => Detector::ZScore(k.upgrade()),
+            DetectorV1::Ewma(k) => Detector::Ewma(k.upgrade()),
+            DetectorV1::Mad(k) => Detector::Mad(k.upgrade()),
+        }
+    }
+}
+
+/// Decode a postcard body that must fill `bytes` exactly.
+fn decode_body<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
+    let (body, rest): (T, &[u8]) = postcard::take_from_bytes(bytes).map_err(|e| {
+        Error::InvalidSnapshot(format!("snapshot body is truncated or corrupt: {e}"))
+    })?;
+    if !rest.is_empty() {
+        return Err(Error::InvalidSnapshot(format!(
+            "snapshot body is corrupt: {} unexpected bytes after its end",
+            rest.len()
+        )));
+    }
+    Ok(body)
 }
 
 impl Detector {
@@ -109,6 +174,7 @@ impl Detector {
             m.insert("minTrainingSize".into(), k.common.min_training_size.into());
             m.insert("direction".into(), k.common.direction.as_str().into());
             m.extend(M::params_json(&k.params));
+            m.extend(k.alerts.to_json());
             Value::Object(m)
         }
         dispatch!(self, k => with(k)).to_string()
@@ -139,21 +205,21 @@ impl Detector {
             ));
         }
         let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-        if version != SNAPSHOT_VERSION {
-            return Err(Error::InvalidSnapshot(format!(
-                "snapshot envelope version {version} is not supported; this module reads version {SNAPSHOT_VERSION}"
-            )));
-        }
-        let (body, rest): (SnapshotBody, &[u8]) =
-            postcard::take_from_bytes(&bytes[6..]).map_err(|e| {
-                Error::InvalidSnapshot(format!("snapshot body is truncated or corrupt: {e}"))
-            })?;
-        if !rest.is_empty() {
-            return Err(Error::InvalidSnapshot(format!(
-                "snapshot body is corrupt: {} unexpected bytes after its end",
-                rest.len()
-            )));
-        }
+        let body: SnapshotBody = match version {
+            SNAPSHOT_VERSION => decode_body(&bytes[6..])?,
+            1 => {
+                let v1: SnapshotBodyV1 = decode_body(&bytes[6..])?;
+                SnapshotBody {
+                    config: v1.config,
+                    detector: v1.detector.upgrade(),
+                }
+            }
+            _ => {
+                return Err(Error::InvalidSnapshot(format!(
+                    "snapshot envelope version {version} is not supported; this module reads versions 1 and {SNAPSHOT_VERSION}"
+                )));
+            }
+        };
         // The config must still validate, and must describe the same detector.
         let fresh = Detector::from_config(&body.config).map_err(|e| {
             Error::InvalidSnapshot(format!("snapshot config is corrupt: {}", e.message()))
@@ -172,6 +238,13 @@ impl Detector {
     }
 }
 
+/// The keys every algorithm takes.
+fn common_keys() -> Vec<&'static str> {
+    let mut keys = vec!["algorithm", "threshold", "minTrainingSize", "direction"];
+    keys.extend(alert::KEYS);
+    keys
+}
+
 /// The module description served by `describe()` (see `wit/detector.wit`).
 pub fn describe() -> String {
     fn algo<M: Model>(multivariate: bool) -> Value {
@@ -179,7 +252,7 @@ pub fn describe() -> String {
             "name": M::NAME,
             "description": M::DESCRIPTION,
             "multivariate": multivariate,
-            "params": M::specs().iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+            "params": specs::<M>().iter().map(|s| s.to_json()).collect::<Vec<_>>(),
         })
     }
     serde_json::json!({
@@ -187,8 +260,8 @@ pub fn describe() -> String {
         "version": env!("CARGO_PKG_VERSION"),
         "abi": ABI_VERSION,
         "algorithms": [algo::<ZScore>(false), algo::<Ewma>(false), algo::<Mad>(false)],
-        "common": ["algorithm", "threshold", "minTrainingSize", "direction"],
-        "outputs": ["forecast_value", "lower_bound", "upper_bound", "score", "is_anomaly", "direction", "status"],
+        "common": common_keys(),
+        "outputs": ["forecast_value", "lower_bound", "upper_bound", "score", "is_anomaly", "direction", "status", "severity", "anomaly_probability"],
     })
     .to_string()
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::{Alerts, KeyState};
 use crate::config::{Common, Direction};
 use crate::error::{Error, Result};
 use crate::flags;
@@ -147,22 +148,28 @@ pub fn scale_floor(center: f64) -> f64 {
     (center.abs() * 1.5e-8).max(1e-12)
 }
 
-/// One model per key, all with the same parameters.
+/// One model per key, all with the same parameters, and (when the alert
+/// settings need it) one [`KeyState`] per key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct Keyed<M: Model> {
     pub(crate) common: Common,
     pub(crate) params: M::Params,
+    pub(crate) alerts: Alerts,
     pub(crate) models: Vec<M>,
+    /// Empty unless `alerts.stateful()`; then one per model.
+    pub(crate) states: Vec<KeyState>,
 }
 
 impl<M: Model> Keyed<M> {
     /// No keys yet.
-    pub fn new(common: Common, params: M::Params) -> Self {
+    pub fn new(common: Common, params: M::Params, alerts: Alerts) -> Self {
         Keyed {
             common,
             params,
+            alerts,
             models: Vec::new(),
+            states: Vec::new(),
         }
     }
 
@@ -183,6 +190,25 @@ impl<M: Model> Keyed<M> {
         }
         let n = input.rows();
         out.resize(n);
+        // Validated above: every id is below keys held + rows. (As ever, a
+        // call with no rows still makes the first key's model.)
+        let keys = input.keys.iter().copied().max().unwrap_or(0) as usize + 1;
+        if keys > self.models.len() {
+            let params = &self.params;
+            self.models.resize_with(keys, || M::new(params));
+        }
+        if self.alerts.stateful() {
+            self.states
+                .resize_with(self.models.len(), KeyState::default);
+            self.process_stateful(input, out);
+        } else {
+            self.process_plain(input, out);
+        }
+        Ok(())
+    }
+
+    /// No per-key alert state: the hot path.
+    fn process_plain(&mut self, input: &Input<'_>, out: &mut Scores) {
         // Write through slices, not pushes: no per-row length or capacity
         // bookkeeping (which in WASM is a load and store through linear memory).
         let Scores {
@@ -206,31 +232,59 @@ impl<M: Model> Keyed<M> {
                 score,
                 flags,
             });
-        let (common, params) = (self.common, &self.params);
+        let (common, params, alerts) = (self.common, &self.params, &self.alerts);
         if input.keys.is_empty() {
-            if self.models.is_empty() {
-                self.models.push(M::new(params));
-            }
-            let model = &mut self.models[0];
-            for (row, &x) in rows.zip(input.values) {
-                step(model, x, &common, params, row);
+            if let Some(model) = self.models.first_mut() {
+                for (row, &x) in rows.zip(input.values) {
+                    step(model, x, &common, params, alerts, row);
+                }
             }
         } else {
-            // Validated above: every id is below keys held + rows.
-            let max_key = input.keys.iter().copied().max().unwrap_or(0) as usize;
-            if max_key >= self.models.len() {
-                self.models.resize_with(max_key + 1, || M::new(params));
-            }
             for ((row, &k), &x) in rows.zip(input.keys).zip(input.values) {
-                step(&mut self.models[k as usize], x, &common, params, row);
+                step(
+                    &mut self.models[k as usize],
+                    x,
+                    &common,
+                    params,
+                    alerts,
+                    row,
+                );
             }
         }
-        Ok(())
+    }
+
+    /// Likelihood, runs or cooldowns: every key also carries a [`KeyState`].
+    fn process_stateful(&mut self, input: &Input<'_>, out: &mut Scores) {
+        let n = input.rows();
+        if self.alerts.likelihood.is_some() {
+            out.probability.resize(n, f64::NAN);
+        }
+        let (common, params, alerts) = (self.common, &self.params, &self.alerts);
+        for i in 0..n {
+            let k = input.keys.get(i).map_or(0, |k| *k as usize);
+            step_stateful(
+                &mut self.models[k],
+                &mut self.states[k],
+                input.values[i],
+                input.timestamps[i],
+                (&common, params, alerts),
+                out,
+                i,
+            );
+        }
     }
 
     /// Check a deserialised state against its params.
     pub fn is_consistent(&self) -> bool {
-        self.models.iter().all(|m| m.is_consistent(&self.params))
+        let states_ok = if self.alerts.stateful() {
+            self.states.len() == self.models.len()
+                && self.states.iter().all(|s| s.is_consistent(&self.alerts))
+        } else {
+            self.states.is_empty()
+        };
+        self.alerts.is_consistent()
+            && states_ok
+            && self.models.iter().all(|m| m.is_consistent(&self.params))
     }
 }
 
@@ -254,8 +308,25 @@ impl RowOut<'_> {
     }
 }
 
+/// Whether `z` lies outside `±t` on a side `direction` allows.
 #[inline(always)]
-fn step<M: Model>(model: &mut M, x: f64, common: &Common, params: &M::Params, out: RowOut<'_>) {
+fn outside(z: f64, t: f64, direction: Direction) -> bool {
+    match direction {
+        Direction::Both => z.abs() > t,
+        Direction::Up => z > t,
+        Direction::Down => z < -t,
+    }
+}
+
+#[inline(always)]
+fn step<M: Model>(
+    model: &mut M,
+    x: f64,
+    common: &Common,
+    params: &M::Params,
+    alerts: &Alerts,
+    out: RowOut<'_>,
+) {
     if !x.is_finite() {
         out.missing(flags::SKIPPED);
         return;
@@ -269,16 +340,89 @@ fn step<M: Model>(model: &mut M, x: f64, common: &Common, params: &M::Params, ou
     let scale = b.scale.max(scale_floor(b.center));
     let z = (x - b.center) / scale;
     let t = common.threshold;
-    let anomalous = match common.direction {
-        Direction::Both => z.abs() > t,
-        Direction::Up => z > t,
-        Direction::Down => z < -t,
-    };
     let band = t * scale;
     *out.forecast = b.center;
     *out.lower = b.center - band;
     *out.upper = b.center + band;
     *out.score = z;
-    *out.flags = u8::from(anomalous) | if z >= 0.0 { flags::UP } else { 0 };
+    let mut f = if z >= 0.0 { flags::UP } else { 0 };
+    if outside(z, t, common.direction) && alerts.deviates(x, b.center) {
+        f |= flags::ANOMALY | alerts.grade(z.abs() / t).bits();
+    }
+    *out.flags = f;
+    model.learn(x, params);
+}
+
+/// [`step`] with a key's alert state: the likelihood layer, runs and
+/// cooldowns (see [`crate::alert`]). Writes row `i` of `out`.
+#[inline]
+fn step_stateful<M: Model>(
+    model: &mut M,
+    state: &mut KeyState,
+    x: f64,
+    ts: i64,
+    (common, params, alerts): (&Common, &M::Params, &Alerts),
+    out: &mut Scores,
+    i: usize,
+) {
+    let missing = |out: &mut Scores, flag: u8| {
+        out.forecast[i] = f64::NAN;
+        out.lower[i] = f64::NAN;
+        out.upper[i] = f64::NAN;
+        out.score[i] = f64::NAN;
+        out.flags[i] = flag;
+        if let Some(p) = out.probability.get_mut(i) {
+            *p = f64::NAN;
+        }
+    };
+    if !x.is_finite() {
+        missing(out, flags::SKIPPED);
+        return;
+    }
+    if model.seen() < common.min_training_size {
+        model.learn(x, params);
+        missing(out, flags::WARMUP);
+        return;
+    }
+    let b = model.baseline(params);
+    let scale = b.scale.max(scale_floor(b.center));
+    let z = (x - b.center) / scale;
+    let t = common.threshold;
+    let band = t * scale;
+    out.forecast[i] = b.center;
+    out.lower[i] = b.center - band;
+    out.upper[i] = b.center + band;
+    out.score[i] = z;
+    let (candidate, ratio) = match &alerts.likelihood {
+        None => (outside(z, t, common.direction), z.abs() / t),
+        Some(lp) => {
+            // The deviation in the allowed direction(s).
+            let d = match common.direction {
+                Direction::Both => z.abs(),
+                Direction::Up => z,
+                Direction::Down => -z,
+            };
+            let l = state.likelihood.update(lp.magnitude(d), lp);
+            if let Some(p) = out.probability.get_mut(i) {
+                *p = l.probability;
+            }
+            let side = match common.direction {
+                Direction::Both => true,
+                Direction::Up => z > 0.0,
+                Direction::Down => z < 0.0,
+            };
+            (
+                side && l.probability >= lp.threshold,
+                l.z.map_or(0.0, |lz| lz / lp.z_threshold),
+            )
+        }
+    };
+    let candidate = candidate && alerts.deviates(x, b.center);
+    let flagged = state.admit(candidate, ts, alerts);
+    let mut f = if z >= 0.0 { flags::UP } else { 0 };
+    if flagged {
+        f |= flags::ANOMALY | alerts.grade(ratio).bits();
+    }
+    out.flags[i] = f;
     model.learn(x, params);
 }

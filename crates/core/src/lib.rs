@@ -17,6 +17,7 @@
 //! assert!(!flags::is_anomaly(out.flags[3]));
 //! ```
 
+pub mod alert;
 pub mod bytes;
 pub mod config;
 pub mod detector;
@@ -24,6 +25,8 @@ pub mod engine;
 pub mod error;
 pub mod ewma;
 pub mod flags;
+pub mod gauss;
+pub mod likelihood;
 pub mod mad;
 pub mod model;
 pub mod zscore;

@@ -22,6 +22,10 @@ use wasmad_core::{Detector, Error, Input, Scores};
 
 /// Every algorithm, with windows short enough that rows slide out of them
 /// (and the zscore window is recomputed) within one case.
+/// With the likelihood layer and alert hygiene too: short likelihood
+/// windows, low thresholds and short cooldowns (in rows and in time; the
+/// test timestamps are row numbers in microseconds), so runs, cooldowns and
+/// probabilities all change within one case.
 const CONFIGS: &[&str] = &[
     r#"{"algorithm":"zscore","minTrainingSize":3}"#,
     r#"{"algorithm":"zscore","minTrainingSize":3,"window":5}"#,
@@ -30,6 +34,11 @@ const CONFIGS: &[&str] = &[
     r#"{"algorithm":"ewma","minTrainingSize":4,"halfLife":3,"direction":"down"}"#,
     r#"{"algorithm":"mad","minTrainingSize":3,"window":7}"#,
     r#"{"algorithm":"mad","minTrainingSize":4,"window":4,"threshold":2}"#,
+    r#"{"algorithm":"zscore","minTrainingSize":3,"likelihood":{"window":20,"shortWindow":3,"minSamples":4,"threshold":0.9}}"#,
+    r#"{"algorithm":"ewma","minTrainingSize":2,"alpha":0.3,"likelihood":{"shortWindow":2,"minSamples":2,"threshold":0.8},"cooldown":3,"minConsecutive":2}"#,
+    r#"{"algorithm":"mad","minTrainingSize":3,"window":7,"direction":"up","cooldown":"5us","likelihood":{"minSamples":3,"threshold":0.7,"cap":3}}"#,
+    r#"{"algorithm":"zscore","minTrainingSize":2,"window":4,"threshold":1,"minConsecutive":3,"cooldown":2,"minDeviation":{"absolute":0.5,"relative":0.01},"severity":{"medium":2,"high":5}}"#,
+    r#"{"algorithm":"mad","minTrainingSize":3,"window":5,"direction":"down","minDeviation":{"relative":0.1}}"#,
 ];
 
 /// 64 cases from a fixed seed, so every run checks the same inputs in about a
@@ -231,8 +240,9 @@ fn snapshot_envelope_errors() {
         ("magic only", b"WMAD".to_vec(), "must start with the bytes 'WMAD'"),
         ("other magic", replace_bytes(&good, "WMAD", "WMAE"), "must start with the bytes 'WMAD'"),
         ("header only", good[..6].to_vec(), "truncated or corrupt"),
-        ("version 0", version(0), "envelope version 0 is not supported; this module reads version 1"),
-        ("version 2", version(2), "envelope version 2 is not supported"),
+        ("version 0", version(0), "envelope version 0 is not supported; this module reads versions 1 and 2"),
+        ("version 3", version(3), "envelope version 3 is not supported"),
+        ("a version 2 body read as version 1", version(1), "snapshot body is"),
         ("one byte short", good[..good.len() - 1].to_vec(), "truncated or corrupt"),
         ("a trailing byte", with(&[0]), "1 unexpected bytes after its end"),
         ("two snapshots back to back", with(&good), "unexpected bytes after its end"),
@@ -251,6 +261,96 @@ fn snapshot_envelope_errors() {
                 other.map(|_| ())
             ),
         }
+    }
+}
+
+/// Snapshots written by the previous release (envelope version 1: no alert
+/// settings, no alert state), from `fixed_v1_data()`'s 40 rows, by
+/// `Detector::snapshot` of that release.
+const V1_SNAPSHOTS: &[(&str, &str)] = &[
+    (
+        r#"{"algorithm":"zscore","minTrainingSize":3,"window":5}"#,
+        concat!(
+            "574d41440100587b22616c676f726974686d223a227a73636f7265222c22646972656374696f6e223a22626f7468222c",
+            "226d696e547261696e696e6753697a65223a332c227468726573686f6c64223a332e302c2277696e646f77223a357d00",
+            "0000000000000840030001050310050ad7a3703d0a1340726891ed7c1f5640056666666666662340cdccccccccccfc3f",
+            "0000000000002440cdcccccccccc00409a9999999999c93f0110051f85eb51b81e1d40df4f8d976e1215400533333333",
+            "33331f409a999999999917403333333333332040cdcccccccccc1840cdcccccccccc20400108056766666666662b409a",
+            "99999999bb9f4005cdcccccccccc08403333333333330b409a99999999990d400000000000004b403333333333331140",
+            "03",
+        ),
+    ),
+    (
+        r#"{"algorithm":"ewma","minTrainingSize":2,"alpha":0.3}"#,
+        concat!(
+            "574d41440100577b22616c676f726974686d223a2265776d61222c22616c706861223a302e332c22646972656374696f",
+            "6e223a22626f7468222c226d696e547261696e696e6753697a65223a322c227468726573686f6c64223a332e307d0100",
+            "000000000008400200333333333333d33f0310bede2306d1ba0c4023a00d1966502f4010264f3bdf6bd01c40acc2deb4",
+            "e89af53f087e756e3db7502c40dab0b8c406667a40",
+        ),
+    ),
+    (
+        r#"{"algorithm":"mad","minTrainingSize":3,"window":7}"#,
+        concat!(
+            "574d41440100557b22616c676f726974686d223a226d6164222c22646972656374696f6e223a22626f7468222c226d69",
+            "6e547261696e696e6753697a65223a332c227468726573686f6c64223a332e352c2277696e646f77223a377d02000000",
+            "0000000c40030007031007cdcccccccccc2240000000000000f83f6666666666662340cdccccccccccfc3f0000000000",
+            "002440cdcccccccccc00409a9999999999c93f079a9999999999c93f000000000000f83fcdccccccccccfc3fcdcccccc",
+            "cccc0040cdcccccccccc22406666666666662340000000000000244010070000000000001e4066666666666616403333",
+            "333333331f409a999999999917403333333333332040cdcccccccccc1840cdcccccccccc20400766666666666616409a",
+            "99999999991740cdcccccccccc18400000000000001e403333333333331f403333333333332040cdcccccccccc204008",
+            "0700000000000004406666666666660640cdcccccccccc08403333333333330b409a99999999990d400000000000004b",
+            "4033333333333311400700000000000004406666666666660640cdcccccccccc08403333333333330b409a9999999999",
+            "0d4033333333333311400000000000004b40",
+        ),
+    ),
+];
+
+/// The rows the version 1 snapshots were taken after (the first 40) and
+/// the rows that follow.
+fn fixed_v1_data(rows: std::ops::Range<usize>) -> Data {
+    let values = rows
+        .clone()
+        .map(|i| ((i * 7919) % 101) as f64 / 10.0 + if i == 33 { 50.0 } else { 0.0 })
+        .collect();
+    let keys = rows.clone().map(|i| [0, 1, 0, 2, 1][i % 5]).collect();
+    Data {
+        timestamps: rows.map(|i| i as i64).collect(),
+        values,
+        keys,
+    }
+}
+
+#[test]
+fn version_1_snapshots_restore_and_continue_as_a_fresh_detector_would() {
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+            .collect()
+    };
+    let (first, rest) = (fixed_v1_data(0..40), fixed_v1_data(40..60));
+    for (config, v1) in V1_SNAPSHOTS {
+        let bytes = hex(v1);
+        assert_eq!(&bytes[4..6], &[1, 0], "{config}: a version 1 envelope");
+        let mut restored = Detector::restore(&bytes).unwrap_or_else(|e| panic!("{config}: {e}"));
+        let mut fresh = detector(config);
+        fresh
+            .process(&first.input(0..40), &mut Scores::default())
+            .expect("process");
+        assert_eq!(restored.snapshot(), fresh.snapshot(), "{config}");
+        let (mut want, mut got) = (Scores::default(), Scores::default());
+        fresh
+            .process(&rest.input(0..20), &mut want)
+            .expect("process");
+        restored
+            .process(&rest.input(0..20), &mut got)
+            .expect("process");
+        assert_identical(config, &want, &got).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            got.score.iter().all(|z| z.is_finite()),
+            "{config}: every continued row is scored"
+        );
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
+use crate::run::ScoreMap;
 use crate::scorer::{CostMatrix, Scored};
 
 /// Top-level keys of the JSON report besides the profile names; a profile
@@ -64,9 +65,9 @@ pub enum Source {
         config: String,
         /// The effective config (defaults filled in).
         effective: String,
-        /// The effective config's `threshold`, to express anomaly-score
-        /// thresholds in the detector's score units.
-        score_threshold: f64,
+        /// How rows were mapped to anomaly scores, to express anomaly-score
+        /// thresholds in the detector's terms.
+        map: ScoreMap,
     },
     /// A results directory written by another tool (or an earlier run).
     Results(String),
@@ -97,18 +98,19 @@ fn round(x: f64, digits: i32) -> f64 {
 }
 
 impl Report {
-    /// The detector-units score a NAB anomaly-score threshold stands for
-    /// (inverse of `x / (1 + x)` times the config's threshold), for reports
-    /// of a wasmad detector.
-    pub fn score_units(&self, anomaly_threshold: f64) -> Option<f64> {
+    /// What a NAB anomaly-score threshold stands for, for reports of a
+    /// wasmad detector: whether only rows the detector flagged reach it, and
+    /// the `|score|` (or, with likelihood, the probability) a row needs (see
+    /// [`ScoreMap::level_at`]).
+    pub fn detector_level(&self, anomaly_threshold: f64) -> Option<(bool, f64)> {
         match &self.source {
-            Source::Detector {
-                score_threshold, ..
-            } if anomaly_threshold < 1.0 => {
-                Some(score_threshold * anomaly_threshold / (1.0 - anomaly_threshold))
-            }
-            _ => None,
+            Source::Detector { map, .. } => map.level_at(anomaly_threshold),
+            Source::Results(_) => None,
         }
+    }
+
+    fn probability(&self) -> bool {
+        matches!(&self.source, Source::Detector { map, .. } if map.probability)
     }
 
     /// One JSON object: each profile's normalised score under its name
@@ -136,10 +138,17 @@ impl Report {
                 "windows_scored": c.windows,
                 "weights": p.cost,
             });
-            if let (Some(units), Some(obj)) =
-                (self.score_units(p.total.threshold), detail.as_object_mut())
-            {
-                obj.insert("threshold_in_score_units".into(), json!(units));
+            if let (Some((flagged_only, level)), Some(obj)) = (
+                self.detector_level(p.total.threshold),
+                detail.as_object_mut(),
+            ) {
+                let key = if self.probability() {
+                    "threshold_probability"
+                } else {
+                    "threshold_in_score_units"
+                };
+                obj.insert(key.into(), json!(level));
+                obj.insert("flagged_rows_only".into(), json!(flagged_only));
             }
             profiles.insert(p.name.clone(), detail);
         }
@@ -190,18 +199,32 @@ impl Report {
             "profile",
             "score",
             "threshold",
-            if with_units { "   (|score|)" } else { "" },
+            match (with_units, self.probability()) {
+                (false, _) => "",
+                (true, false) => "   (|score|)",
+                (true, true) => "  (probab.)",
+            },
             "raw",
             "TP rows",
             "FP rows",
             "FN rows",
             "windows"
         ));
+        let mut any_unflagged = false;
         for p in &self.profiles {
             let c = &p.total.counts;
             let units = if with_units {
-                match self.score_units(p.total.threshold) {
-                    Some(u) => format!(" {:>11}", format!("({u:.3})")),
+                match self.detector_level(p.total.threshold) {
+                    Some((flagged_only, u)) => {
+                        any_unflagged |= !flagged_only;
+                        let mark = if flagged_only { "" } else { "+" };
+                        let u = if self.probability() {
+                            format!("{u:.6}")
+                        } else {
+                            format!("{u:.3}")
+                        };
+                        format!(" {:>11}", format!("({u}{mark})"))
+                    }
                     None => format!(" {:>11}", "(-)"),
                 }
             } else {
@@ -220,6 +243,11 @@ impl Report {
                 c.fn_,
                 format!("{}/{}", c.windows_detected, p.files_windows()),
             ));
+        }
+        if any_unflagged {
+            s.push_str(
+                "\n+ the threshold also takes rows the detector did not flag (rows it flagged rank above all of them)\n",
+            );
         }
         s
     }

@@ -34,11 +34,14 @@ pub struct ScoreMap {
     pub threshold: f64,
     /// The config's `direction`.
     pub direction: Direction,
+    /// Whether the config turns the likelihood layer on (rows then carry an
+    /// anomaly probability).
+    pub probability: bool,
 }
 
 impl ScoreMap {
-    /// Read `threshold` and `direction` from an effective config (the JSON
-    /// `WasmDetector::config` returns, every default filled in).
+    /// Read `threshold`, `direction` and `likelihood` from an effective
+    /// config (the JSON `WasmDetector::config` returns, every default filled in).
     pub fn from_config(effective: &str) -> Result<ScoreMap> {
         let v: serde_json::Value = serde_json::from_str(effective).map_err(|e| {
             Error::Invalid(format!(
@@ -64,24 +67,40 @@ impl ScoreMap {
                 )));
             }
         };
+        let probability = v
+            .get("likelihood")
+            .is_some_and(serde_json::Value::is_object);
         Ok(ScoreMap {
             threshold,
             direction,
+            probability,
         })
     }
 
-    /// One row's NAB `anomaly_score` in `[0, 1]`.
+    /// One row's NAB `anomaly_score` in `[0, 1]`, from its score, flags and
+    /// (with likelihood on) anomaly probability.
     ///
     /// 0 for `warmup` and `skipped` rows and for rows on the side `direction`
-    /// excludes (the flags' direction bit). Otherwise, with
+    /// excludes (the flags' direction bit). Otherwise a *level*: the
+    /// probability when there is one (already in `[0, 1]`), else, with
     /// `x = |score| / threshold`, `x / (1 + x)`: strictly increasing in
-    /// `|score|`, 0 on the forecast, 0.5 on the band edge (so NAB threshold
-    /// 0.5 reproduces the detector's own `is_anomaly` up to rounding), and
-    /// it rounds to 1.0 only from `x ≈ 2^53`, so distinct scores practically
-    /// never tie (`1 - exp(-x)` rounds to 1.0 from `x ≈ 37`, merging every
-    /// large deviation into one threshold). The threshold sweep makes any
-    /// increasing map rank rows the same; this one keeps the distinctions.
-    pub fn anomaly_score(&self, score: f64, row_flags: u8) -> f64 {
+    /// `|score|`, 0 on the forecast, 0.5 on the band edge, and it rounds to
+    /// 1.0 only from `x ≈ 2^53`, so distinct scores practically never tie
+    /// (`1 - exp(-x)` rounds to 1.0 from `x ≈ 37`, merging every large
+    /// deviation into one threshold).
+    ///
+    /// Rows the detector flagged keep their level (above 0.5: a flag needs
+    /// `|score| > threshold`, or a probability of at least
+    /// `likelihood.threshold`, which is above 0.5); rows it did not flag get
+    /// half of it (below 0.5). So every flagged row ranks above every
+    /// unflagged one, and within each group rows rank by level. Without alert
+    /// hygiene (`minConsecutive`, `cooldown`, `minDeviation`) a row is flagged
+    /// exactly when its level exceeds the flag threshold, so this ranks rows
+    /// as the level alone does; with it, the rows hygiene holds back rank
+    /// below every alert. NAB's threshold sweep then picks the best cut: at
+    /// or above 0.5 among the detector's alerts, below 0.5 adding unflagged
+    /// rows by level.
+    pub fn anomaly_score(&self, score: f64, row_flags: u8, probability: Option<f64>) -> f64 {
         if Status::from_flags(row_flags) != Status::Ok || score.is_nan() {
             return 0.0;
         }
@@ -94,8 +113,45 @@ impl ScoreMap {
         if !allowed {
             return 0.0;
         }
-        let x = score.abs() / self.threshold;
-        if x.is_infinite() { 1.0 } else { x / (1.0 + x) }
+        let level = match probability {
+            Some(p) if self.probability => {
+                if p.is_nan() {
+                    return 0.0;
+                }
+                p.clamp(0.0, 1.0)
+            }
+            _ => {
+                let x = score.abs() / self.threshold;
+                if x.is_infinite() { 1.0 } else { x / (1.0 + x) }
+            }
+        };
+        if flags::is_anomaly(row_flags) {
+            level
+        } else {
+            level / 2.0
+        }
+    }
+
+    /// What an NAB anomaly-score threshold stands for in the detector's
+    /// terms: whether only flagged rows reach it, and the `|score|` (or,
+    /// with likelihood, the probability) a row needs.
+    pub fn level_at(&self, anomaly_threshold: f64) -> Option<(bool, f64)> {
+        if !(0.0..1.0).contains(&anomaly_threshold) {
+            return None;
+        }
+        let flagged_only = anomaly_threshold > 0.5;
+        let level = if flagged_only {
+            anomaly_threshold
+        } else {
+            (2.0 * anomaly_threshold).min(1.0)
+        };
+        if self.probability {
+            Some((flagged_only, level))
+        } else if level < 1.0 {
+            Some((flagged_only, self.threshold * level / (1.0 - level)))
+        } else {
+            None
+        }
     }
 }
 
@@ -175,12 +231,14 @@ fn score_file(f: &CorpusFile, config: &str, runtime: &Runtime, map: &ScoreMap) -
     {
         det.process(&Input::univariate(ts, vs), &mut scores)
             .map_err(failed)?;
+        let probability = |i: usize| scores.probability.get(i).copied();
         out.extend(
             scores
                 .score
                 .iter()
                 .zip(&scores.flags)
-                .map(|(s, fl)| map.anomaly_score(*s, *fl)),
+                .enumerate()
+                .map(|(i, (s, fl))| map.anomaly_score(*s, *fl, probability(i))),
         );
     }
     Ok(out)
@@ -222,12 +280,15 @@ pub fn write_results(
 mod tests {
     use super::*;
 
+    const BOTH: ScoreMap = ScoreMap {
+        threshold: 3.0,
+        direction: Direction::Both,
+        probability: false,
+    };
+
     #[test]
     fn anomaly_score_table() {
-        let both = ScoreMap {
-            threshold: 3.0,
-            direction: Direction::Both,
-        };
+        let both = BOTH;
         let up = ScoreMap {
             direction: Direction::Up,
             ..both
@@ -236,62 +297,125 @@ mod tests {
             direction: Direction::Down,
             ..both
         };
+        let lik = ScoreMap {
+            probability: true,
+            ..both
+        };
+        let lik_up = ScoreMap {
+            direction: Direction::Up,
+            ..lik
+        };
         let ok_up = flags::UP;
         let ok_down = 0u8;
+        let a = flags::ANOMALY;
+        /// (name, map, score, flags, probability, want)
+        type Case<'a> = (&'a str, ScoreMap, f64, u8, Option<f64>, f64);
         #[rustfmt::skip]
-        let cases: &[(&str, ScoreMap, f64, u8, f64)] = &[
-            ("on the forecast", both, 0.0, ok_up, 0.0),
-            ("on the band edge is one half", both, 3.0, ok_up | flags::ANOMALY, 0.5),
-            ("below, on the band edge", both, -3.0, ok_down | flags::ANOMALY, 0.5),
-            ("twice the threshold", both, 6.0, ok_up, 2.0 / 3.0),
-            ("huge but finite stays below 1", both, 3e15, ok_up, 1.0 - 1e-15),
-            ("beyond 2^53 thresholds rounds to 1", both, 1e300, ok_up, 1.0),
-            ("infinite is 1", both, f64::INFINITY, ok_up, 1.0),
-            ("warmup is 0", both, 0.0, flags::WARMUP, 0.0),
-            ("skipped is 0", both, 0.0, flags::SKIPPED, 0.0),
-            ("NaN is 0", both, f64::NAN, ok_up, 0.0),
-            ("direction up keeps rows above", up, 6.0, ok_up, 2.0 / 3.0),
-            ("direction up drops rows below", up, -6.0, ok_down, 0.0),
-            ("direction down keeps rows below", down, -6.0, ok_down, 2.0 / 3.0),
-            ("direction down drops rows above", down, 6.0, ok_up, 0.0),
+        let cases: &[Case] = &[
+            ("on the forecast", both, 0.0, ok_up, None, 0.0),
+            ("just past the band edge, flagged", both, 3.0000001, ok_up | a, None, 0.5),
+            ("below, past the band edge, flagged", both, -3.0000001, ok_down | a, None, 0.5),
+            ("on the band edge, not flagged, is a quarter", both, 3.0, ok_up, None, 0.25),
+            ("twice the threshold, flagged", both, 6.0, ok_up | a, None, 2.0 / 3.0),
+            ("twice the threshold held back by hygiene", both, 6.0, ok_up, None, 1.0 / 3.0),
+            ("inside the band", both, 1.5, ok_down, None, 1.0 / 6.0),
+            ("huge but finite stays below 1", both, 3e15, ok_up | a, None, 1.0 - 1e-15),
+            ("beyond 2^53 thresholds rounds to 1", both, 1e300, ok_up | a, None, 1.0),
+            ("infinite is 1", both, f64::INFINITY, ok_up | a, None, 1.0),
+            ("warmup is 0", both, 0.0, flags::WARMUP, None, 0.0),
+            ("skipped is 0", both, 0.0, flags::SKIPPED, None, 0.0),
+            ("NaN is 0", both, f64::NAN, ok_up, None, 0.0),
+            ("direction up keeps rows above", up, 6.0, ok_up | a, None, 2.0 / 3.0),
+            ("direction up drops rows below", up, -6.0, ok_down, None, 0.0),
+            ("direction down keeps rows below", down, -6.0, ok_down | a, None, 2.0 / 3.0),
+            ("direction down drops rows above", down, 6.0, ok_up, None, 0.0),
+            ("a probability is used directly when flagged", lik, 1.0, ok_up | a, Some(0.99995), 0.99995),
+            ("a probability of 1", lik, 9.0, ok_up | a, Some(1.0), 1.0),
+            ("an unflagged probability is halved", lik, 1.0, ok_up, Some(0.9), 0.45),
+            ("a held-back probability of 1 is one half", lik, 9.0, ok_down, Some(1.0), 0.5),
+            ("the score does not matter with a probability", lik, 100.0, ok_up, Some(0.2), 0.1),
+            ("a NaN probability is 0", lik, 1.0, ok_up, Some(f64::NAN), 0.0),
+            ("a probability on an excluded side is 0", lik_up, -5.0, ok_down, Some(0.99), 0.0),
+            ("warmup with a probability column is 0", lik, f64::NAN, flags::WARMUP, Some(f64::NAN), 0.0),
+            ("no probability column: the score's level", lik, 6.0, ok_up | a, None, 2.0 / 3.0),
         ];
-        for (name, map, score, fl, want) in cases {
-            let got = map.anomaly_score(*score, *fl);
-            assert!((got - want).abs() < 1e-12, "{name}: got {got}, want {want}");
+        for (name, map, score, fl, p, want) in cases {
+            let got = map.anomaly_score(*score, *fl, *p);
+            assert!((got - want).abs() < 1e-6, "{name}: got {got}, want {want}");
             assert!((0.0..=1.0).contains(&got), "{name}: {got} outside [0, 1]");
         }
-        assert!(both.anomaly_score(3e15, ok_up) < 1.0);
+        assert!(both.anomaly_score(3e15, ok_up | a, None) < 1.0);
     }
 
     #[test]
-    fn anomaly_score_is_strictly_increasing() {
+    fn anomaly_score_is_strictly_increasing_and_flags_rank_first() {
         let map = ScoreMap {
             threshold: 3.5,
-            direction: Direction::Both,
+            ..BOTH
         };
-        // Increasing in steps of 7% up to 1e13 (beyond, 7% is below one ulp of 1 - a).
-        let mut prev = -1.0;
-        for i in 0..450 {
-            let s = 1.07f64.powi(i) - 1.0;
-            let a = map.anomaly_score(s, flags::UP);
-            assert!(a > prev, "not increasing at score {s}: {a} <= {prev}");
-            prev = a;
+        // Increasing in steps of 7% up to 1e13 (beyond, 7% is below one ulp
+        // of 1 - a); a flagged row lies beyond the threshold.
+        for flagged in [false, true] {
+            let mut prev = -1.0;
+            for i in 1..450 {
+                let s = 1.07f64.powi(i) - 1.0 + if flagged { 3.5 } else { 0.0 };
+                let fl = flags::UP | if flagged { flags::ANOMALY } else { 0 };
+                let a = map.anomaly_score(s, fl, None);
+                assert!(a > prev, "not increasing at score {s}: {a} <= {prev}");
+                assert_eq!(a > 0.5, flagged, "score {s}: {a}");
+                prev = a;
+            }
+        }
+    }
+
+    #[test]
+    fn level_at_inverts_the_map() {
+        let lik = ScoreMap {
+            probability: true,
+            ..BOTH
+        };
+        /// (name, map, anomaly threshold, want)
+        type Case<'a> = (&'a str, ScoreMap, f64, Option<(bool, f64)>);
+        #[rustfmt::skip]
+        let cases: &[Case] = &[
+            ("flagged rows, twice the threshold", BOTH, 2.0 / 3.0, Some((true, 6.0))),
+            ("unflagged rows too", BOTH, 1.0 / 3.0, Some((false, 6.0))),
+            ("one half takes every unflagged row", BOTH, 0.5, None),
+            ("1 is beyond every finite score", BOTH, 1.0, None),
+            ("a probability, flagged rows", lik, 0.9999, Some((true, 0.9999))),
+            ("a probability, unflagged rows too", lik, 0.45, Some((false, 0.9))),
+            ("a probability, one half", lik, 0.5, Some((false, 1.0))),
+        ];
+        for (name, map, t, want) in cases {
+            let got = map.level_at(*t);
+            match (got, want) {
+                (Some((f, l)), Some((wf, wl))) => {
+                    assert_eq!(f, *wf, "{name}");
+                    assert!((l - wl).abs() < 1e-9, "{name}: {l} vs {wl}");
+                }
+                (None, None) => {}
+                _ => panic!("{name}: {got:?} vs {want:?}"),
+            }
         }
     }
 
     #[test]
     fn score_map_reads_the_effective_config() {
         let m = ScoreMap::from_config(
-            r#"{"algorithm":"mad","threshold":3.5,"minTrainingSize":30,"direction":"down","window":100}"#,
+            r#"{"algorithm":"mad","threshold":3.5,"minTrainingSize":30,"direction":"down","window":100,"likelihood":null}"#,
         )
         .unwrap();
         assert_eq!(
             m,
             ScoreMap {
                 threshold: 3.5,
-                direction: Direction::Down
+                direction: Direction::Down,
+                probability: false,
             }
         );
+        let m =
+            ScoreMap::from_config(r#"{"threshold":3,"likelihood":{"threshold":0.9999}}"#).unwrap();
+        assert!(m.probability);
         for bad in [
             "not json",
             r#"{"direction":"both"}"#,

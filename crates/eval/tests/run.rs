@@ -3,7 +3,9 @@
 //! the per-row anomaly scores equal the native detector's over the whole
 //! series in one batch (so 8192-row batches and the component change
 //! nothing), results written with `--out` read back identically, and bad
-//! configs and corpora are errors that say what is wrong.
+//! configs and corpora are errors that say what is wrong. Also: with the
+//! likelihood layer and alert hygiene, WASM and native give bit-identical
+//! columns (probability included) and snapshots that cross between them.
 
 #![allow(clippy::unwrap_used)] // test helpers panic on purpose
 
@@ -80,6 +82,8 @@ fn wasm_in_batches_equals_native_in_one_batch_and_results_read_back() {
         r#"{"algorithm":"zscore","window":500}"#,
         r#"{"algorithm":"ewma","alpha":0.05,"direction":"up"}"#,
         r#"{"algorithm":"mad","window":50}"#,
+        r#"{"algorithm":"zscore","likelihood":true,"cooldown":100}"#,
+        r#"{"algorithm":"ewma","halfLife":50,"likelihood":{"shortWindow":3},"minConsecutive":2,"cooldown":"1h"}"#,
     ] {
         let mut calls = Vec::new();
         let run = run_corpus(&data, config, &rt, Some(&out), |d, t| calls.push((d, t))).unwrap();
@@ -96,7 +100,8 @@ fn wasm_in_batches_equals_native_in_one_batch_and_results_read_back() {
                 .score
                 .iter()
                 .zip(&s.flags)
-                .map(|(z, fl)| map.anomaly_score(*z, *fl))
+                .enumerate()
+                .map(|(i, (z, fl))| map.anomaly_score(*z, *fl, s.probability.get(i).copied()))
                 .collect();
             assert_eq!(got, &want, "{config} {}", f.name);
             assert!(got.iter().all(|a| (0.0..=1.0).contains(a)));
@@ -146,6 +151,90 @@ fn wasm_in_batches_equals_native_in_one_batch_and_results_read_back() {
         }
     }
     let _ = std::fs::remove_dir_all(&data);
+}
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn assert_bits_eq(config: &str, want: &Scores, got: &Scores) {
+    assert_eq!(want.flags, got.flags, "{config}");
+    for (name, w, g) in [
+        ("forecast", &want.forecast, &got.forecast),
+        ("lower", &want.lower, &got.lower),
+        ("upper", &want.upper, &got.upper),
+        ("score", &want.score, &got.score),
+        ("probability", &want.probability, &got.probability),
+    ] {
+        assert_eq!(bits(w), bits(g), "{config}: {name}");
+    }
+}
+
+/// Keyed rows of NAB series (no corpus needed beyond one file): the
+/// likelihood layer's arithmetic (its own exp and erfc), runs and cooldowns
+/// give the same bits natively and in the component, and a snapshot taken in
+/// one restores in the other.
+#[test]
+fn likelihood_and_hygiene_are_bit_identical_in_wasm_and_native() {
+    let Some(nab) = nab_dir() else { return };
+    let corpus = Corpus::load(&mini_corpus(&nab, "parity", &FILES)).unwrap();
+    let (mut ts, mut vs, mut keys) = (Vec::new(), Vec::new(), Vec::new());
+    for (k, f) in corpus.files.iter().enumerate() {
+        let n = f.rows().min(3000);
+        ts.extend_from_slice(&f.timestamps[..n]);
+        vs.extend_from_slice(&f.values[..n]);
+        keys.extend(std::iter::repeat_n(k as u32, n));
+    }
+    // Interleave the keys so every batch holds all of them.
+    let mut order: Vec<usize> = (0..ts.len()).collect();
+    order.sort_by_key(|&i| (i % 3000, keys[i]));
+    let ts: Vec<i64> = order.iter().map(|&i| ts[i]).collect();
+    let vs: Vec<f64> = order.iter().map(|&i| vs[i]).collect();
+    let keys: Vec<u32> = order.iter().map(|&i| keys[i]).collect();
+    let rt = runtime();
+    for config in [
+        r#"{"algorithm":"zscore","likelihood":true,"cooldown":50}"#,
+        r#"{"algorithm":"zscore","window":300,"likelihood":{"shortWindow":1,"threshold":0.99,"minSamples":10},"minConsecutive":2,"severity":{"medium":1.1,"high":1.3}}"#,
+        r#"{"algorithm":"ewma","halfLife":20,"likelihood":{"window":200,"cap":4},"cooldown":"6h","direction":"down"}"#,
+        r#"{"algorithm":"mad","window":60,"minDeviation":{"relative":0.05},"cooldown":5,"minConsecutive":3}"#,
+    ] {
+        let input = Input {
+            timestamps: &ts,
+            values: &vs,
+            width: 1,
+            keys: &keys,
+        };
+        let mut native = Detector::from_config(config).unwrap();
+        let mut want = Scores::default();
+        native.process(&input, &mut want).unwrap();
+        assert!(
+            want.flags.iter().any(|f| f & 1 == 1),
+            "{config}: nothing flagged"
+        );
+
+        let mut wasm = rt.create(config).unwrap();
+        let mut got = Scores::default();
+        wasm.process(&input, &mut got).unwrap();
+        assert_bits_eq(config, &want, &got);
+
+        // Snapshot natively after 5000 rows, restore in the component.
+        let split = 5000;
+        let part = |r: std::ops::Range<usize>| Input {
+            timestamps: &ts[r.clone()],
+            values: &vs[r.clone()],
+            width: 1,
+            keys: &keys[r],
+        };
+        let mut first = Detector::from_config(config).unwrap();
+        let mut out = Scores::default();
+        first.process(&part(0..split), &mut out).unwrap();
+        let mut restored = rt.restore(&first.snapshot()).unwrap();
+        let mut rest = Scores::default();
+        restored.process(&part(split..ts.len()), &mut rest).unwrap();
+        out.extend_from(&rest);
+        assert_bits_eq(config, &want, &out);
+        assert_eq!(restored.snapshot().unwrap(), native.snapshot(), "{config}");
+    }
 }
 
 #[test]

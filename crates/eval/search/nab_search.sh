@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# One global configuration for the whole NAB corpus: a documented grid of
+# candidate configs, each run with `wasmad eval nab --format ndjson` (every
+# file through the WASM component, NAB v1.1 scoring, the threshold swept per
+# profile), printed as a table sorted by the standard profile's score.
+#
+#   bash crates/eval/search/nab_search.sh [NAB_DIR]     # default ../shared/data/NAB
+#
+# Rules the grid keeps: every config is applied to every file unchanged (no
+# per-file or per-category settings); the labels only rank whole configs.
+# About 40 configs at 1-2 s each (debug build): a minute or two.
+#
+# The grid, by question:
+#   A. raw detectors, no alert settings (the README's earlier table);
+#   B. raw scores with a cooldown (alert hygiene alone);
+#   C. the likelihood layer on each detector (cooldown 100 rows);
+#   D. likelihood on zscore: shortWindow x cooldown;
+#   E. one likelihood setting at a time around the best of D (threshold,
+#      cap, window, minSamples), and the other hygiene keys (minConsecutive,
+#      a cooldown in time, minDeviation).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+DATA="${1:-$ROOT/../shared/data/NAB}"
+if [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  if [ -d /work/target ] && [ -w /work/target ]; then
+    export CARGO_TARGET_DIR=/work/target
+  else
+    export CARGO_TARGET_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/wasmad/target"
+  fi
+fi
+(cd "$ROOT" && cargo build --quiet -p wasmad-cli)
+WASMAD="$CARGO_TARGET_DIR/debug/wasmad"
+
+CONFIGS=(
+  # A. raw detectors
+  '{"algorithm":"zscore"}'
+  '{"algorithm":"zscore","window":6400}'
+  '{"algorithm":"ewma","halfLife":1000}'
+  '{"algorithm":"mad","window":100}'
+  # B. raw scores with a cooldown
+  '{"algorithm":"zscore","cooldown":100}'
+  '{"algorithm":"zscore","cooldown":300}'
+  '{"algorithm":"zscore","threshold":5,"cooldown":100}'
+  '{"algorithm":"ewma","halfLife":1000,"cooldown":300}'
+  # C. likelihood on each detector
+  '{"algorithm":"zscore","likelihood":true,"cooldown":100}'
+  '{"algorithm":"zscore","window":5000,"likelihood":true,"cooldown":100}'
+  '{"algorithm":"ewma","alpha":0.005,"likelihood":true,"cooldown":100}'
+  '{"algorithm":"ewma","halfLife":1000,"likelihood":true,"cooldown":100}'
+  '{"algorithm":"mad","window":1000,"likelihood":true,"cooldown":100}'
+  # D. likelihood on zscore: shortWindow x cooldown
+  '{"algorithm":"zscore","likelihood":{"shortWindow":5},"cooldown":0}'
+  '{"algorithm":"zscore","likelihood":{"shortWindow":5},"cooldown":50}'
+  '{"algorithm":"zscore","likelihood":{"shortWindow":5},"cooldown":100}'
+  '{"algorithm":"zscore","likelihood":{"shortWindow":5},"cooldown":200}'
+  '{"algorithm":"zscore","likelihood":{"shortWindow":10},"cooldown":0}'
+  '{"algorithm":"zscore","likelihood":{"shortWindow":10},"cooldown":50}'
+  '{"algorithm":"zscore","likelihood":{"shortWindow":10},"cooldown":200}'
+  '{"algorithm":"zscore","likelihood":{"shortWindow":20},"cooldown":0}'
+  '{"algorithm":"zscore","likelihood":{"shortWindow":20},"cooldown":50}'
+  '{"algorithm":"zscore","likelihood":{"shortWindow":20},"cooldown":100}'
+  '{"algorithm":"zscore","likelihood":{"shortWindow":20},"cooldown":200}'
+  # E. one setting at a time around {"likelihood":true,"cooldown":100}
+  '{"algorithm":"zscore","likelihood":{"threshold":0.999},"cooldown":100}'
+  '{"algorithm":"zscore","likelihood":{"threshold":0.99999},"cooldown":100}'
+  '{"algorithm":"zscore","likelihood":{"cap":5},"cooldown":100}'
+  '{"algorithm":"zscore","likelihood":{"cap":20},"cooldown":100}'
+  '{"algorithm":"zscore","likelihood":{"window":3000},"cooldown":100}'
+  '{"algorithm":"zscore","likelihood":{"window":20000},"cooldown":100}'
+  '{"algorithm":"zscore","likelihood":{"minSamples":300},"cooldown":100}'
+  '{"algorithm":"zscore","likelihood":{"minStd":0.3},"cooldown":100}'
+  '{"algorithm":"zscore","likelihood":true,"cooldown":100,"minConsecutive":2}'
+  '{"algorithm":"zscore","likelihood":true,"cooldown":"8h"}'
+  '{"algorithm":"zscore","likelihood":true,"cooldown":"12h"}'
+  '{"algorithm":"zscore","likelihood":true,"cooldown":100,"minDeviation":{"relative":0.05}}'
+)
+
+# A top-level number of the one-line JSON report (the profiles object
+# nests the same names, followed by an object rather than a number).
+field() { sed -E "s/.*\"$1\":(-?[0-9.eE+-]+).*/\1/" <<<"$2"; }
+
+rows=()
+for config in "${CONFIGS[@]}"; do
+  json="$("$WASMAD" --format ndjson eval nab --data "$DATA" --config "$config")"
+  rows+=("$(printf '%8.2f %8.2f %8.2f  %s' \
+    "$(field standard "$json")" \
+    "$(field reward_low_FP_rate "$json")" \
+    "$(field reward_low_FN_rate "$json")" \
+    "$config")")
+  echo "done: $config" >&2
+done
+
+printf '%8s %8s %8s  %s\n' standard low_FP low_FN config
+printf '%s\n' "${rows[@]}" | sort -k1,1 -g -r
+echo
+echo "command: $WASMAD eval nab --data $DATA --config '<config>'"
