@@ -178,6 +178,7 @@ fn assert_bits_eq(a: &Scores, b: &Scores) {
         (&a.lower, &b.lower),
         (&a.upper, &b.upper),
         (&a.score, &b.score),
+        (&a.probability, &b.probability),
     ] {
         let xb: Vec<u64> = x.iter().map(|v| v.to_bits()).collect();
         let yb: Vec<u64> = y.iter().map(|v| v.to_bits()).collect();
@@ -193,6 +194,8 @@ fn wasm_and_native_are_bit_identical_and_snapshots_cross_stores() {
         r#"{"algorithm":"zscore"}"#,
         r#"{"algorithm":"ewma","halfLife":30}"#,
         r#"{"algorithm":"mad","window":64,"direction":"up"}"#,
+        r#"{"algorithm":"zscore","likelihood":{"minSamples":20},"cooldown":5}"#,
+        r#"{"algorithm":"ewma","minConsecutive":2,"minDeviation":{"absolute":0.5},"cooldown":"30s"}"#,
     ] {
         let input = Input {
             timestamps: &ts,
@@ -208,6 +211,12 @@ fn wasm_and_native_are_bit_identical_and_snapshots_cross_stores() {
         let mut got = Scores::default();
         wasm.process(&input, &mut got).unwrap();
         assert_bits_eq(&want, &got);
+        let expect_probability = if config.contains("likelihood") {
+            ts.len()
+        } else {
+            0
+        };
+        assert_eq!(got.probability.len(), expect_probability, "{config}");
 
         // Split at 1234, snapshot in one store, restore in another.
         let split = 1234;
