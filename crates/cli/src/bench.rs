@@ -159,7 +159,19 @@ fn micro(args: &BenchArgs, rt: &Runtime, data: &Data, detector: &str) -> Result<
         let mut d = rt.create(&config)?;
         time_batches(args, data, |input, out| Ok(d.process(input, out)?))
     })?;
-    Ok(vec![row("native", native), row("wasm", wasm)])
+    let wasm_bytes = best(args.repeat, || {
+        let mut d = rt.create(&config)?;
+        time_batches(args, data, |input, out| {
+            let raw = d.process_bytes(&wasmad_core::bytes::encode_input(input))?;
+            *out = wasmad_core::bytes::decode_scores(&raw)?;
+            Ok(())
+        })
+    })?;
+    Ok(vec![
+        row("native", native),
+        row("wasm", wasm),
+        row("wasm-bytes", wasm_bytes),
+    ])
 }
 
 async fn sql(

@@ -244,12 +244,13 @@ fn bench_prints_json_lines_for_every_path() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
-    // 3 detectors x (native, wasm) + 2 key counts x (sql, sql-native).
-    assert_eq!(lines.len(), 10, "{}", stdout(&out));
+    // 3 detectors x (native, wasm, wasm-bytes) + 2 key counts x (sql, sql-native).
+    assert_eq!(lines.len(), 13, "{}", stdout(&out));
     for l in &lines {
         assert!(l["rows_per_sec"].as_f64().is_some_and(|r| r > 0.0), "{l}");
         assert!(
-            ["native", "wasm", "sql", "sql-native"].contains(&l["path"].as_str().unwrap_or("")),
+            ["native", "wasm", "wasm-bytes", "sql", "sql-native"]
+                .contains(&l["path"].as_str().unwrap_or("")),
             "{l}"
         );
     }
@@ -262,6 +263,7 @@ fn bench_prints_json_lines_for_every_path() {
                 .map(|l| l["anomalies"].clone())
         };
         assert_eq!(count("native"), count("wasm"), "{d}");
+        assert_eq!(count("native"), count("wasm-bytes"), "{d}");
         assert!(
             count("native")
                 .and_then(|v| v.as_u64())
