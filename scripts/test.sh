@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints (host and wasm32 guest), and every test.
+# The whole test suite: formatting, lints (host and wasm32 guest), every Rust
+# test, and the Python and Node bindings replaying the shared vectors.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 components="$(rustup component list --installed 2>/dev/null || true)"
@@ -21,3 +22,6 @@ cargo clippy --locked -p wasmad-guest -p wasmad-hostile-guest --target wasm32-un
 
 echo "== cargo test"
 cargo test --locked
+
+echo "== bindings: the same component in Python (wasmtime-py) and Node (jco)"
+bash scripts/test-bindings.sh
