@@ -178,7 +178,7 @@ test('plain arrays, numbers, bigints and Dates convert like typed arrays', () =>
 test('describe, ABI version and config', () => {
   const info = describe();
   assert.equal(info.abi, ABI_VERSION);
-  assert.deepEqual(info.algorithms.map((a) => a.name), ['zscore', 'ewma', 'mad']);
+  assert.deepEqual(info.algorithms.map((a) => a.name), ['zscore', 'ewma', 'mad', 'holtwinters']);
   const d = new Detector('{"algorithm":"mad"}');
   assert.equal(d.config.window, 100);
   assert.equal(d.config.threshold, 3.5);

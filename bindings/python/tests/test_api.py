@@ -253,7 +253,7 @@ def test_inputs_are_converted(component):
 def test_describe_and_properties(component):
     info = wasmad.describe(component)
     assert info["abi"] == wasmad.ABI_VERSION
-    assert [a["name"] for a in info["algorithms"]] == ["zscore", "ewma", "mad"]
+    assert [a["name"] for a in info["algorithms"]] == ["zscore", "ewma", "mad", "holtwinters"]
     d = wasmad.Detector('{"algorithm":"mad"}', module=component)
     assert d.config["window"] == 100 and d.config["threshold"] == 3.5
     assert d.engine == "core" and d.module.endswith(".wasm")

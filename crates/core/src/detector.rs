@@ -8,6 +8,7 @@ use crate::config::{Common, ParamSpec, Reader, parse_object};
 use crate::engine::{Input, Keyed, Scores};
 use crate::error::{Error, Result};
 use crate::ewma::Ewma;
+use crate::holtwinters::HoltWinters;
 use crate::mad::Mad;
 use crate::model::Model;
 use crate::zscore::ZScore;
@@ -21,7 +22,7 @@ pub const SNAPSHOT_MAGIC: &[u8; 4] = b"WMAD";
 pub const SNAPSHOT_VERSION: u16 = 2;
 
 /// Every algorithm name, in the order `describe()` lists them.
-pub const ALGORITHMS: &[&str] = &[ZScore::NAME, Ewma::NAME, Mad::NAME];
+pub const ALGORITHMS: &[&str] = &[ZScore::NAME, Ewma::NAME, Mad::NAME, HoltWinters::NAME];
 
 /// A detector of any algorithm, holding one model per key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,6 +33,8 @@ pub enum Detector {
     Ewma(Keyed<Ewma>),
     /// See [`crate::mad`].
     Mad(Keyed<Mad>),
+    /// See [`crate::holtwinters`].
+    HoltWinters(Keyed<HoltWinters>),
 }
 
 macro_rules! dispatch {
@@ -40,6 +43,7 @@ macro_rules! dispatch {
             Detector::ZScore($k) => $body,
             Detector::Ewma($k) => $body,
             Detector::Mad($k) => $body,
+            Detector::HoltWinters($k) => $body,
         }
     };
 }
@@ -139,6 +143,7 @@ impl Detector {
             "zscore" => Ok(Detector::ZScore(build(&obj)?)),
             "ewma" => Ok(Detector::Ewma(build(&obj)?)),
             "mad" => Ok(Detector::Mad(build(&obj)?)),
+            "holtwinters" => Ok(Detector::HoltWinters(build(&obj)?)),
             other => Err(Error::InvalidConfig(format!(
                 "unknown algorithm '{other}'; accepted: {}",
                 ALGORITHMS.join(", ")
@@ -152,6 +157,7 @@ impl Detector {
             Detector::ZScore(_) => ZScore::NAME,
             Detector::Ewma(_) => Ewma::NAME,
             Detector::Mad(_) => Mad::NAME,
+            Detector::HoltWinters(_) => HoltWinters::NAME,
         }
     }
 
@@ -259,7 +265,7 @@ pub fn describe() -> String {
         "module": "wasmad-detectors",
         "version": env!("CARGO_PKG_VERSION"),
         "abi": ABI_VERSION,
-        "algorithms": [algo::<ZScore>(false), algo::<Ewma>(false), algo::<Mad>(false)],
+        "algorithms": [algo::<ZScore>(false), algo::<Ewma>(false), algo::<Mad>(false), algo::<HoltWinters>(false)],
         "common": common_keys(),
         "outputs": ["forecast_value", "lower_bound", "upper_bound", "score", "is_anomaly", "direction", "status", "severity", "anomaly_probability"],
     })

@@ -26,6 +26,7 @@ pub mod error;
 pub mod ewma;
 pub mod flags;
 pub mod gauss;
+pub mod holtwinters;
 pub mod likelihood;
 pub mod mad;
 pub mod model;

@@ -157,6 +157,15 @@ fn config_cases() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Keys an algorithm requires (no default), with a valid value, as extra
+/// `,"key":value` text for configs built from an algorithm name alone.
+fn required(name: &str) -> &'static str {
+    match name {
+        "holtwinters" => r#","period":2"#,
+        _ => "",
+    }
+}
+
 fn effective(config: &str) -> Value {
     let d = Detector::from_config(config).expect("config is valid");
     serde_json::from_str(&d.config_json()).expect("config_json is JSON")
@@ -354,9 +363,11 @@ fn partition_by_is_ignored() {
         .collect();
     let ts: Vec<i64> = (0..values.len() as i64).collect();
     for algorithm in ALGORITHMS {
-        let plain = format!(r#"{{"algorithm":"{algorithm}","minTrainingSize":10}}"#);
-        let with =
-            format!(r#"{{"algorithm":"{algorithm}","minTrainingSize":10,"partitionBy":["host"]}}"#);
+        let req = required(algorithm);
+        let plain = format!(r#"{{"algorithm":"{algorithm}","minTrainingSize":10{req}}}"#);
+        let with = format!(
+            r#"{{"algorithm":"{algorithm}","minTrainingSize":10{req},"partitionBy":["host"]}}"#
+        );
         let (mut a, mut b) = (
             Detector::from_config(&plain).expect("plain"),
             Detector::from_config(&with).expect("with partitionBy"),
@@ -394,7 +405,7 @@ fn describe_lists_every_algorithm_and_param() {
         );
         let params = a["params"].as_array().expect("params is a list");
         assert!(!params.is_empty(), "{name}");
-        let defaults = effective(&format!(r#"{{"algorithm":"{name}"}}"#));
+        let defaults = effective(&format!(r#"{{"algorithm":"{name}"{}}}"#, required(name)));
         for p in params {
             let key = p["key"].as_str().expect("key");
             let ty = p["type"].as_str().expect("type");
@@ -439,7 +450,9 @@ fn describe_lists_every_algorithm_and_param() {
             }
             // The documented default is the real one (halfLife has none: it
             // is documented as null and shows up as alpha).
-            if let Some(actual) = defaults.get(key) {
+            if default.is_null() && required(name).contains(&format!("\"{key}\"")) {
+                // A required key: no default to compare.
+            } else if let Some(actual) = defaults.get(key) {
                 if actual.is_object() || default.is_object() {
                     // Objects: the same keys with numerically equal values.
                     let (a, d) = (actual.as_object(), default.as_object());
@@ -545,6 +558,14 @@ fn describe_bounds_are_enforced() {
                 None => Value::Object(inner),
             };
             config["algorithm"] = json!(name);
+            // Fill in required keys (unless it is the key under test).
+            let extra: Value =
+                serde_json::from_str(&format!("{{\"_\":0{}}}", required(name))).expect("json");
+            for (k, v) in extra.as_object().expect("object") {
+                if k != "_" && config.get(k).is_none() {
+                    config[k] = v.clone();
+                }
+            }
             config
         };
         let mut outside = Vec::new();

@@ -39,6 +39,8 @@ const CONFIGS: &[&str] = &[
     r#"{"algorithm":"mad","minTrainingSize":3,"window":7,"direction":"up","cooldown":"5us","likelihood":{"minSamples":3,"threshold":0.7,"cap":3}}"#,
     r#"{"algorithm":"zscore","minTrainingSize":2,"window":4,"threshold":1,"minConsecutive":3,"cooldown":2,"minDeviation":{"absolute":0.5,"relative":0.01},"severity":{"medium":2,"high":5}}"#,
     r#"{"algorithm":"mad","minTrainingSize":3,"window":5,"direction":"down","minDeviation":{"relative":0.1}}"#,
+    r#"{"algorithm":"holtwinters","period":3,"minTrainingSize":4,"alpha":0.3,"beta":0.1,"gamma":0.5}"#,
+    r#"{"algorithm":"holtwinters","period":2,"minTrainingSize":2,"alpha":0,"gamma":0,"direction":"up","likelihood":{"shortWindow":2,"minSamples":3,"threshold":0.8},"cooldown":2}"#,
 ];
 
 /// 64 cases from a fixed seed, so every run checks the same inputs in about a

@@ -48,7 +48,7 @@ fn describe_lists_algorithms_and_abi() {
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["zscore", "ewma", "mad"]);
+    assert_eq!(names, ["zscore", "ewma", "mad", "holtwinters"]);
 }
 
 #[test]
@@ -196,6 +196,7 @@ fn wasm_and_native_are_bit_identical_and_snapshots_cross_stores() {
         r#"{"algorithm":"mad","window":64,"direction":"up"}"#,
         r#"{"algorithm":"zscore","likelihood":{"minSamples":20},"cooldown":5}"#,
         r#"{"algorithm":"ewma","minConsecutive":2,"minDeviation":{"absolute":0.5},"cooldown":"30s"}"#,
+        r#"{"algorithm":"holtwinters","period":24,"beta":0.01,"likelihood":{"minSamples":20},"cooldown":5}"#,
     ] {
         let input = Input {
             timestamps: &ts,
