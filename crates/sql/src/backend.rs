@@ -46,7 +46,7 @@ impl Backend {
                 .map(|d| PartitionDetector::Wasm(Box::new(d)))
                 .map_err(|e| e.to_string()),
             Backend::Native => wasmad_core::Detector::from_config(config)
-                .map(PartitionDetector::Native)
+                .map(|d| PartitionDetector::Native(Box::new(d)))
                 .map_err(|e| e.to_string()),
         }
     }
@@ -57,8 +57,8 @@ impl Backend {
 pub enum PartitionDetector {
     /// In its own wasmtime store (boxed: one per partition, moved rarely).
     Wasm(Box<WasmDetector>),
-    /// Native.
-    Native(wasmad_core::Detector),
+    /// Native (boxed: one per partition, moved rarely).
+    Native(Box<wasmad_core::Detector>),
 }
 
 impl PartitionDetector {
