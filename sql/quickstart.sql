@@ -30,9 +30,9 @@ LEFT JOIN detections d
 GROUP BY w.series, w.window_start, w.window_end
 ORDER BY w.series, w.window_start;
 
--- The 12 strongest anomalies
+-- The 12 strongest anomalies (by the displayed, rounded score; ties by time)
 SELECT series, timestamp, value, round(forecast_value, 2) AS forecast,
        round(lower_bound, 2) AS lower_bound, round(upper_bound, 2) AS upper_bound,
        round(score, 1) AS score, direction
 FROM detections WHERE is_anomaly
-ORDER BY abs(score) DESC LIMIT 12;
+ORDER BY abs(score) DESC, timestamp LIMIT 12;
