@@ -30,9 +30,13 @@ pub struct BenchArgs {
     /// Rows per batch.
     #[arg(long, default_value_t = 8192)]
     batch: usize,
-    /// Detectors to measure.
+    /// Detectors to measure: algorithm names (with their defaults), or the
+    /// presets `holtwinters` (period 288) and `zscore+likelihood` (the NAB default).
     #[arg(long, value_delimiter = ',', default_values_t = vec!["zscore".to_string(), "ewma".to_string(), "mad".to_string()])]
     detectors: Vec<String>,
+    /// A detector config (JSON) to measure as well; repeatable.
+    #[arg(long = "config", value_name = "JSON")]
+    configs: Vec<String>,
     /// Runs per measurement; the best is reported.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
@@ -115,8 +119,17 @@ fn best<T>(repeat: usize, mut f: impl FnMut() -> Result<(f64, T)>) -> Result<(f6
     Ok(out)
 }
 
+/// A detector's config: a JSON object as given, a named preset, or
+/// `{"algorithm": name}` with the algorithm's defaults.
 fn config_for(detector: &str) -> String {
-    format!(r#"{{"algorithm":"{detector}"}}"#)
+    match detector {
+        d if d.trim_start().starts_with('{') => d.to_string(),
+        "holtwinters" => r#"{"algorithm":"holtwinters","period":288}"#.to_string(),
+        "zscore+likelihood" => {
+            r#"{"algorithm":"zscore","likelihood":{"window":20000},"cooldown":100}"#.to_string()
+        }
+        name => format!(r#"{{"algorithm":"{name}"}}"#),
+    }
 }
 
 /// Time `process` over the data in batches (best of `repeat`): seconds and anomalies.
@@ -293,7 +306,7 @@ pub async fn run(args: &BenchArgs, json: bool, parallelism: Option<usize>) -> Re
             );
         }
     };
-    for d in &args.detectors {
+    for d in args.detectors.iter().chain(&args.configs) {
         for r in micro(args, &rt, &data, d)? {
             emit(&r);
             rows.push(r);
@@ -314,7 +327,7 @@ pub async fn run(args: &BenchArgs, json: bool, parallelism: Option<usize>) -> Re
     }
     if !json {
         println!("\nratios (same run):");
-        for d in &args.detectors {
+        for d in args.detectors.iter().chain(&args.configs) {
             let get = |p: &str| {
                 rows.iter()
                     .find(|r| &r.detector == d && r.path == p)

@@ -143,7 +143,7 @@ impl Scores {
 
 /// The smallest scale a baseline may have: a perfectly flat history still
 /// gives finite scores, and any departure from it scores very high.
-#[inline]
+#[inline(always)]
 pub fn scale_floor(center: f64) -> f64 {
     (center.abs() * 1.5e-8).max(1e-12)
 }
@@ -207,7 +207,10 @@ impl<M: Model> Keyed<M> {
         Ok(())
     }
 
-    /// No per-key alert state: the hot path.
+    /// No per-key alert state: the hot path. Kept out of line so that each
+    /// algorithm's loop is optimised on its own (with `step` and the model
+    /// inlined into it) however large the dispatch around it grows.
+    #[inline(never)]
     fn process_plain(&mut self, input: &Input<'_>, out: &mut Scores) {
         // Write through slices, not pushes: no per-row length or capacity
         // bookkeeping (which in WASM is a load and store through linear memory).
