@@ -372,30 +372,28 @@ impl Runtime {
 
     fn call_error(&self, function: &'static str, e: wasmtime::Error) -> Error {
         let text = format!("{e:#}");
-        let (kind, message) = match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => (
-                CallFailure::Timeout,
-                format!(
-                    "did not return within the call time limit of {:?} (interrupted)",
-                    self.inner.limits.call_timeout
-                ),
-            ),
-            Some(_) if text.contains("growing memory") => (
+        // A refused memory.grow is reported as a trap or as a plain error,
+        // depending on where the guest grew its memory.
+        let (kind, message) = if text.contains("growing memory") {
+            (
                 CallFailure::OutOfMemory,
                 format!(
                     "exceeded the memory limit of {} bytes ({text})",
                     self.inner.limits.memory_bytes
                 ),
-            ),
-            Some(_) => (CallFailure::Trap, format!("trapped: {text}")),
-            None if text.contains("growing memory") => (
-                CallFailure::OutOfMemory,
-                format!(
-                    "exceeded the memory limit of {} bytes ({text})",
-                    self.inner.limits.memory_bytes
+            )
+        } else {
+            match e.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => (
+                    CallFailure::Timeout,
+                    format!(
+                        "did not return within the call time limit of {:?} (interrupted)",
+                        self.inner.limits.call_timeout
+                    ),
                 ),
-            ),
-            None => (CallFailure::Other, text),
+                Some(_) => (CallFailure::Trap, format!("trapped: {text}")),
+                None => (CallFailure::Other, text),
+            }
         };
         Error::Call {
             module: self.inner.module.to_string(),

@@ -202,6 +202,11 @@ impl DetectSpec {
             .map(|k| resolve_column(input, k, "partitionBy").map(|(n, _)| n))
             .collect::<Result<Vec<_>>>()?;
 
+        let algorithm = obj
+            .get("algorithm")
+            .and_then(Value::as_str)
+            .unwrap_or("zscore")
+            .to_ascii_lowercase();
         let detector_config = Value::Object(obj).to_string();
         // Build one detector now so that config errors are planning errors.
         let detector = backend.create(&detector_config).map_err(|e| {
@@ -209,11 +214,6 @@ impl DetectSpec {
         })?;
         drop(detector);
         let described: Value = serde_json::from_str(&backend.describe()).unwrap_or(Value::Null);
-        let parsed: Value = serde_json::from_str(&detector_config).unwrap_or(Value::Null);
-        let algorithm = parsed["algorithm"]
-            .as_str()
-            .unwrap_or("zscore")
-            .to_ascii_lowercase();
         let multivariate = described["algorithms"]
             .as_array()
             .and_then(|a| a.iter().find(|x| x["name"] == algorithm.as_str()))
