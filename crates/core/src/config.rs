@@ -24,6 +24,8 @@ pub enum Kind {
     /// A whole number of rows, or a duration string such as `"15m"` (see
     /// [`parse_duration`]).
     Duration,
+    /// `true` or `false`.
+    Boolean,
 }
 
 impl Kind {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::String => "string",
             Kind::Object => "object",
             Kind::Duration => "duration",
+            Kind::Boolean => "boolean",
         }
     }
 }
@@ -87,6 +90,14 @@ impl ParamSpec {
         ParamSpec {
             kind: Kind::Integer,
             default: default.map_or(Value::Null, Value::from),
+            ..ParamSpec::number(key, None, description)
+        }
+    }
+    /// A boolean key.
+    pub fn boolean(key: &'static str, default: bool, description: &'static str) -> Self {
+        ParamSpec {
+            kind: Kind::Boolean,
+            default: Value::from(default),
             ..ParamSpec::number(key, None, description)
         }
     }
@@ -376,6 +387,7 @@ impl<'a> Reader<'a> {
                     .join(", ")
             ),
             Kind::Integer => format!("an integer {}", spec.range_text()),
+            Kind::Boolean => "true or false".to_string(),
             k => format!("a {} {}", k.name(), spec.range_text()),
         };
         Error::InvalidConfig(format!(
@@ -432,6 +444,16 @@ impl<'a> Reader<'a> {
     pub fn integer_or_default(&self, key: &str) -> Result<u64> {
         self.integer(key)?
             .ok_or_else(|| Error::InvalidConfig(format!("'{key}' is required")))
+    }
+
+    /// A boolean key (absent: its default).
+    pub fn boolean(&self, key: &str) -> Result<bool> {
+        let spec = self.spec(key);
+        match self.present(key) {
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(v) => Err(self.wrong_type(spec, v)),
+            None => Ok(spec.default.as_bool().unwrap_or(false)),
+        }
     }
 
     /// A string key restricted to its spec's values.
