@@ -1,7 +1,7 @@
 //! The bulk bytes calling convention of `process-bytes` (see `wit/detector.wit`):
 //! raw little-endian columns in, raw little-endian columns out.
 
-use crate::engine::{Input, Scores};
+use crate::engine::{Extra, Input, Scores};
 use crate::error::{Error, Result};
 
 /// Owned columns decoded from a `process-bytes` request.
@@ -122,14 +122,29 @@ pub fn decode_input(mut b: &[u8]) -> Result<OwnedInput> {
     })
 }
 
-/// Encode results: `u32 n`, `u32 has_probability`, then forecast, lower,
-/// upper, score (f64 each), flags (u8), and probability (f64) if present.
+/// Header bit: a probability column follows the flags.
+pub const HAS_PROBABILITY: u32 = 1;
+/// Header bit: an extras section follows (see [`encode_scores`]).
+pub const HAS_EXTRAS: u32 = 2;
+
+/// Encode results: `u32 n`, `u32 present` (bit 0: probability, bit 1:
+/// extras), then forecast, lower, upper, score (n f64 each), flags (n u8),
+/// probability (n f64) if present, and, if present, the extras: `u32 count`,
+/// then per extra `u32 name_len`, the UTF-8 name, `u32 per_row` and
+/// `n * per_row` f64.
 pub fn encode_scores(s: &Scores) -> Vec<u8> {
     let n = s.len();
     let has_p = !s.probability.is_empty();
-    let mut out = Vec::with_capacity(8 + n * if has_p { 41 } else { 33 });
+    let has_x = !s.extras.is_empty();
+    let extra_bytes: usize = s
+        .extras
+        .iter()
+        .map(|e| 8 + e.name.len() + e.values.len() * 8)
+        .sum();
+    let mut out = Vec::with_capacity(12 + n * if has_p { 41 } else { 33 } + extra_bytes);
     out.extend_from_slice(&(n as u32).to_le_bytes());
-    out.extend_from_slice(&u32::from(has_p).to_le_bytes());
+    let present = if has_p { HAS_PROBABILITY } else { 0 } | if has_x { HAS_EXTRAS } else { 0 };
+    out.extend_from_slice(&present.to_le_bytes());
     for col in [&s.forecast, &s.lower, &s.upper, &s.score] {
         for v in col {
             out.extend_from_slice(&v.to_le_bytes());
@@ -139,39 +154,76 @@ pub fn encode_scores(s: &Scores) -> Vec<u8> {
     for v in &s.probability {
         out.extend_from_slice(&v.to_le_bytes());
     }
+    if has_x {
+        out.extend_from_slice(&(s.extras.len() as u32).to_le_bytes());
+        for e in &s.extras {
+            out.extend_from_slice(&(e.name.len() as u32).to_le_bytes());
+            out.extend_from_slice(e.name.as_bytes());
+            out.extend_from_slice(&(e.per_row as u32).to_le_bytes());
+            for v in &e.values {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
     out
 }
 
 /// Decode results.
 pub fn decode_scores(mut b: &[u8]) -> Result<Scores> {
     let n = u32_at(&mut b, "the header")? as usize;
-    let has_p = u32_at(&mut b, "the header")?;
-    if has_p > 1 {
+    let present = u32_at(&mut b, "the header")?;
+    if present > (HAS_PROBABILITY | HAS_EXTRAS) {
         return Err(Error::InvalidInput(format!(
-            "scores header has-probability must be 0 or 1, got {has_p}"
+            "scores header present-bits must be 0 to 3 (bit 0 probability, bit 1 extras), got {present}"
         )));
     }
-    let per_row = if has_p == 1 { 41 } else { 33 };
+    let has_p = present & HAS_PROBABILITY != 0;
+    let per_row = if has_p { 41 } else { 33 };
     let need = n.checked_mul(per_row);
-    if need != Some(b.len()) {
+    if need.is_none_or(|need| need > b.len())
+        || (present & HAS_EXTRAS == 0 && need != Some(b.len()))
+    {
         return Err(Error::InvalidInput(format!(
             "scores body has {} bytes; {n} rows need {}",
             b.len(),
             n.saturating_mul(per_row)
         )));
     }
-    let col = |b: &mut &[u8]| -> Result<Vec<f64>> {
-        Ok(take(b, n * 8, "scores")?
+    let col = |b: &mut &[u8], len: usize| -> Result<Vec<f64>> {
+        Ok(take(b, len.saturating_mul(8), "scores")?
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
             .collect())
     };
-    let forecast = col(&mut b)?;
-    let lower = col(&mut b)?;
-    let upper = col(&mut b)?;
-    let score = col(&mut b)?;
+    let forecast = col(&mut b, n)?;
+    let lower = col(&mut b, n)?;
+    let upper = col(&mut b, n)?;
+    let score = col(&mut b, n)?;
     let flags = take(&mut b, n, "flags")?.to_vec();
-    let probability = if has_p == 1 { col(&mut b)? } else { Vec::new() };
+    let probability = if has_p { col(&mut b, n)? } else { Vec::new() };
+    let mut extras = Vec::new();
+    if present & HAS_EXTRAS != 0 {
+        let count = u32_at(&mut b, "the extras header")?;
+        for _ in 0..count {
+            let len = u32_at(&mut b, "an extra's name length")? as usize;
+            let name = std::str::from_utf8(take(&mut b, len, "an extra's name")?)
+                .map_err(|_| Error::InvalidInput("an extra's name is not UTF-8".into()))?
+                .to_string();
+            let per_row = u32_at(&mut b, "an extra's width")? as usize;
+            let values = col(&mut b, n.saturating_mul(per_row))?;
+            extras.push(Extra {
+                name,
+                per_row,
+                values,
+            });
+        }
+        if !b.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "scores body has {} unexpected bytes after the extras",
+                b.len()
+            )));
+        }
+    }
     Ok(Scores {
         forecast,
         lower,
@@ -179,5 +231,6 @@ pub fn decode_scores(mut b: &[u8]) -> Result<Scores> {
         score,
         flags,
         probability,
+        extras,
     })
 }

@@ -14,7 +14,7 @@ use crate::model::Model;
 use crate::zscore::ZScore;
 
 /// The ABI version of `wit/detector.wit` this crate implements.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// Magic bytes that open every snapshot.
 pub const SNAPSHOT_MAGIC: &[u8; 4] = b"WMAD";
 /// The snapshot envelope version written by this crate. Version 1 (before

@@ -87,6 +87,34 @@ pub struct Scores {
     /// Calibrated anomaly probability per row, or empty when the detector
     /// does not compute one.
     pub probability: Vec<f64>,
+    /// Further per-row outputs some algorithms add (see [`Extra`]); empty
+    /// for most.
+    pub extras: Vec<Extra>,
+}
+
+/// An optional output column: `per_row` f64s for each row, row-major.
+///
+/// Names in use: `rmse` and `aic` (1 per row, ARIMA), `attribution`
+/// (`2 * width` per row: the high and low contribution of each input
+/// column, multivariate detectors), `forecast` (`3 * horizon` per row:
+/// value, lower and upper bound of each step ahead).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Extra {
+    /// The column's name.
+    pub name: String,
+    /// Values per row.
+    pub per_row: usize,
+    /// `rows * per_row` values.
+    pub values: Vec<f64>,
+}
+
+impl Extra {
+    /// The values of row `i`.
+    pub fn row(&self, i: usize) -> &[f64] {
+        self.values
+            .get(i * self.per_row..(i + 1) * self.per_row)
+            .unwrap_or(&[])
+    }
 }
 
 impl Scores {
@@ -104,6 +132,7 @@ impl Scores {
         self.flags.clear();
         self.flags.reserve(n);
         self.probability.clear();
+        self.extras.clear();
     }
 
     /// Rows held.
@@ -128,6 +157,12 @@ impl Scores {
         }
         self.flags.resize(n, 0);
         self.probability.clear();
+        self.extras.clear();
+    }
+
+    /// The extra column `name`, if the detector wrote one.
+    pub fn extra(&self, name: &str) -> Option<&Extra> {
+        self.extras.iter().find(|e| e.name == name)
     }
 
     /// Append the rows of `other`.
@@ -138,6 +173,12 @@ impl Scores {
         self.score.extend_from_slice(&other.score);
         self.flags.extend_from_slice(&other.flags);
         self.probability.extend_from_slice(&other.probability);
+        for e in &other.extras {
+            match self.extras.iter_mut().find(|x| x.name == e.name) {
+                Some(x) => x.values.extend_from_slice(&e.values),
+                None => self.extras.push(e.clone()),
+            }
+        }
     }
 }
 
@@ -221,6 +262,7 @@ impl<M: Model> Keyed<M> {
             score,
             flags,
             probability: _,
+            extras: _,
         } = out;
         let rows = forecast
             .iter_mut()

@@ -18,6 +18,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use wasmad_core::bytes::{decode_input, decode_scores, encode_input, encode_scores};
+use wasmad_core::engine::Extra;
 use wasmad_core::{Detector, Error, Input, Scores};
 
 /// Every algorithm, with windows short enough that rows slide out of them
@@ -188,6 +189,13 @@ fn assert_identical(config: &str, want: &Scores, got: &Scores) -> Result<(), Tes
         }
     }
     prop_assert_eq!(&want.flags, &got.flags, "{}", config);
+    prop_assert_eq!(want.extras.len(), got.extras.len(), "{} extras", config);
+    for (w, g) in want.extras.iter().zip(&got.extras) {
+        prop_assert_eq!(&w.name, &g.name, "{}", config);
+        prop_assert_eq!(w.per_row, g.per_row, "{} {}", config, &w.name);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(bits(&w.values), bits(&g.values), "{} {}", config, &w.name);
+    }
     Ok(())
 }
 
@@ -509,7 +517,7 @@ proptest! {
 
     /// (d) process-bytes score encoding round-trips bit for bit.
     #[test]
-    fn score_bytes_round_trip(rows in 0usize..40, with_probability in any::<bool>(), seed in prop::collection::vec(any::<u64>(), 40 * 6)) {
+    fn score_bytes_round_trip(rows in 0usize..40, with_probability in any::<bool>(), extras in 0usize..3, seed in prop::collection::vec(any::<u64>(), 40 * 6)) {
         let col = |c: usize| seed[c * 40..c * 40 + rows].iter().map(|s| f64::from_bits(*s)).collect::<Vec<_>>();
         let scores = Scores {
             forecast: col(0),
@@ -518,6 +526,13 @@ proptest! {
             score: col(3),
             flags: seed[160..160 + rows].iter().map(|s| *s as u8).collect(),
             probability: if with_probability { col(5) } else { Vec::new() },
+            extras: (0..extras)
+                .map(|e| Extra {
+                    name: ["rmse", "attribution"][e].to_string(),
+                    per_row: e * 2 + 1,
+                    values: (0..rows * (e * 2 + 1)).map(|i| f64::from_bits(seed[(i * 7 + e) % seed.len()])).collect(),
+                })
+                .collect(),
         };
         let bytes = encode_scores(&scores);
         let back = decode_scores(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -19,7 +19,7 @@ mod bindings {
 }
 
 use bindings::exports::wasmad::detector::detectors::{
-    Columns, Detector, Error, Guest, GuestDetector, Scores,
+    Columns, Detector, Error, Extra, Guest, GuestDetector, Scores,
 };
 
 struct Component;
@@ -92,6 +92,15 @@ impl GuestDetector for DetectorResource {
             score: out.score,
             row_flags: out.flags,
             probability: out.probability,
+            extras: out
+                .extras
+                .into_iter()
+                .map(|e| Extra {
+                    name: e.name,
+                    per_row: e.per_row as u32,
+                    values: e.values,
+                })
+                .collect(),
         })
     }
 

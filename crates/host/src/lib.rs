@@ -518,6 +518,10 @@ impl WasmDetector {
         .iter()
         .any(|l| *l != n)
             || !(scores.probability.is_empty() || scores.probability.len() == n)
+            || scores
+                .extras
+                .iter()
+                .any(|e| e.values.len() != n.saturating_mul(e.per_row as usize))
         {
             return Err(Error::Call {
                 module: self.runtime.inner.module.to_string(),
@@ -532,6 +536,15 @@ impl WasmDetector {
         out.score = scores.score;
         out.flags = scores.row_flags;
         out.probability = scores.probability;
+        out.extras = scores
+            .extras
+            .into_iter()
+            .map(|e| wasmad_core::engine::Extra {
+                name: e.name,
+                per_row: e.per_row as usize,
+                values: e.values,
+            })
+            .collect();
         Ok(())
     }
 

@@ -637,6 +637,7 @@ fn parse(text: &str) -> Vector {
             score: f64s("score"),
             flags: uints("flags").into_iter().map(|f| f as u8).collect(),
             probability: f64s("probability"),
+            extras: Vec::new(),
         },
     }
 }

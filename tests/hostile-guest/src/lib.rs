@@ -69,11 +69,15 @@ impl Guest for Component {
     type Detector = Hostile;
 
     fn abi_version() -> u32 {
-        if cfg!(feature = "wrong-abi") { 999 } else { 1 }
+        if cfg!(feature = "wrong-abi") {
+            999
+        } else {
+            2 // wasmad_core::ABI_VERSION (this guest does not depend on core)
+        }
     }
 
     fn describe() -> String {
-        r#"{"module":"hostile","version":"0.0.0","abi":1,"algorithms":[]}"#.into()
+        r#"{"module":"hostile","version":"0.0.0","abi":2,"algorithms":[]}"#.into()
     }
 }
 
@@ -102,6 +106,7 @@ impl GuestDetector for Hostile {
             score: vec![],
             row_flags: vec![],
             probability: vec![],
+            extras: vec![],
         })
     }
 

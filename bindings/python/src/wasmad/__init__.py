@@ -98,6 +98,7 @@ class Result:
         score: np.ndarray,
         flags: np.ndarray,
         probability: np.ndarray | None,
+        extras: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.forecast = forecast
         self.lower = lower
@@ -105,6 +106,9 @@ class Result:
         self.score = score
         self.flags = flags
         self.probability = probability
+        #: Further outputs some algorithms add, by name (``rmse``, ``aic``,
+        #: ``attribution``, ``forecast``): float64 arrays of shape (rows, per_row).
+        self.extras = extras or {}
 
     def __len__(self) -> int:
         return len(self.flags)

@@ -50,7 +50,7 @@ CORE_EXPORTS: dict[str, tuple[str, int, int]] = {
 RESOURCE_MODULE = f"[export]{IFACE}"
 
 HEADER = struct.Struct("<III")  # n, width, has-keys
-OUT_HEADER = struct.Struct("<II")  # n, has-probability
+OUT_HEADER = struct.Struct("<II")  # n, present bits (1 probability, 2 extras)
 
 
 @dataclass(frozen=True)
@@ -336,22 +336,26 @@ def encode_into(
         at += raw.size
 
 
-def decode(buf: np.ndarray, at: int, length: int) -> tuple[np.ndarray, ...]:
+def decode(buf: np.ndarray, at: int, length: int) -> tuple:
     """Copy the columns of a `process-bytes` answer out of the uint8 array `buf`.
 
-    Returns forecast, lower, upper, score, flags, probability (or None).
+    Returns forecast, lower, upper, score, flags, probability (or None) and
+    extras (a dict of name -> float64 array of shape (n, per_row)).
     """
     if length < OUT_HEADER.size:
         raise WasmadError(f"process-bytes returned {length} bytes, fewer than its header")
-    n, has_p = OUT_HEADER.unpack_from(buf, at)
+    end = at + length
+    n, present = OUT_HEADER.unpack_from(buf, at)
+    has_p, has_x = present & 1, present & 2
     per_row = 41 if has_p else 33
-    if has_p > 1 or length != OUT_HEADER.size + n * per_row:
+    body = length - OUT_HEADER.size
+    if present > 3 or body < n * per_row or (not has_x and body != n * per_row):
         raise WasmadError(
             f"process-bytes returned {length} bytes, which is not the layout of {n} rows "
-            f"(has-probability {has_p})"
+            f"(present bits {present})"
         )
     at += OUT_HEADER.size
-    cols = []
+    cols: list = []
     for _ in range(4):
         cols.append(np.frombuffer(buf, dtype="<f8", count=n, offset=at).astype(np.float64))
         at += 8 * n
@@ -359,8 +363,34 @@ def decode(buf: np.ndarray, at: int, length: int) -> tuple[np.ndarray, ...]:
     at += n
     if has_p:
         cols.append(np.frombuffer(buf, dtype="<f8", count=n, offset=at).astype(np.float64))
+        at += 8 * n
     else:
         cols.append(None)
+    extras: dict[str, np.ndarray] = {}
+    if has_x:
+        def u32() -> int:
+            nonlocal at
+            if at + 4 > end:
+                raise WasmadError("process-bytes answer is truncated in its extras")
+            (v,) = struct.unpack_from("<I", buf, at)
+            at += 4
+            return v
+
+        for _ in range(u32()):
+            name_len = u32()
+            if at + name_len > end:
+                raise WasmadError("process-bytes answer is truncated in an extra's name")
+            name = bytes(buf[at : at + name_len]).decode("utf-8")
+            at += name_len
+            width = u32()
+            if at + 8 * n * width > end:
+                raise WasmadError(f"process-bytes answer is truncated in extra {name!r}")
+            values = np.frombuffer(buf, dtype="<f8", count=n * width, offset=at)
+            extras[name] = values.astype(np.float64).reshape(n, width)
+            at += 8 * n * width
+        if at != end:
+            raise WasmadError(f"process-bytes answer has {end - at} unexpected bytes")
+    cols.append(extras)
     return tuple(cols)
 
 
