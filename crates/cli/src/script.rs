@@ -153,8 +153,7 @@ pub async fn run_script(
         anyhow::bail!("no SQL statements found (statements end with ';')");
     }
     for (n, stmt) in statements.iter().enumerate() {
-        let df = ctx
-            .sql(&stmt.sql)
+        let df = wasmad_sql::sql(ctx, &stmt.sql)
             .await
             .with_context(|| format!("statement {} failed", n + 1))?;
         if matches!(

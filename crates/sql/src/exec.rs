@@ -15,13 +15,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Float64Array, Int8Array, RecordBatch,
-    StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Float64Array, Int8Array, Int64Array,
+    ListArray, RecordBatch, StringArray, StructArray,
 };
-use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
+use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Float64Type, Int8Type, Int64Type, Schema, SchemaRef, TimeUnit,
+    DataType, Date32Type, Date64Type, Field, Fields, Float64Type, Int8Type, Int64Type, Schema,
+    SchemaRef, TimeUnit,
 };
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -46,7 +47,7 @@ use futures::{Stream, StreamExt};
 use wasmad_core::{Input, Scores, flags};
 
 use crate::backend::{Backend, PartitionDetector};
-use crate::spec::{DetectSpec, result_fields};
+use crate::spec::{AIC, DetectSpec, Output, RMSE};
 
 /// Scores its input with one detector per partition.
 #[derive(Debug, Clone)]
@@ -55,7 +56,8 @@ pub struct DetectAnomaliesExec {
     spec: DetectSpec,
     backend: Backend,
     value_idx: Vec<usize>,
-    time_idx: usize,
+    time_idx: Option<usize>,
+    when_idx: Option<usize>,
     key_idx: Vec<usize>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
@@ -81,14 +83,23 @@ impl DetectAnomaliesExec {
             .iter()
             .map(|n| column_index(&in_schema, n))
             .collect::<Result<Vec<_>>>()?;
-        let time_idx = column_index(&in_schema, &spec.time)?;
+        let time_idx = spec
+            .time
+            .as_deref()
+            .map(|t| column_index(&in_schema, t))
+            .transpose()?;
+        let when_idx = spec
+            .learn_when
+            .as_deref()
+            .map(|t| column_index(&in_schema, t))
+            .transpose()?;
         let key_idx = spec
             .partition_by
             .iter()
             .map(|n| column_index(&in_schema, n))
             .collect::<Result<Vec<_>>>()?;
         let mut fields: Vec<_> = in_schema.fields().iter().cloned().collect();
-        fields.extend(result_fields().iter().cloned());
+        fields.extend(spec.output_fields(&in_schema)?.into_iter().map(Arc::new));
         let schema = Arc::new(Schema::new_with_metadata(
             fields,
             in_schema.metadata().clone(),
@@ -112,6 +123,7 @@ impl DetectAnomaliesExec {
             backend,
             value_idx,
             time_idx,
+            when_idx,
             key_idx,
             schema,
             properties: Arc::new(properties),
@@ -165,7 +177,7 @@ impl DisplayAs for DetectAnomaliesExec {
             "DetectAnomaliesExec: algorithm={}, value={}, time={}, partition_by=[{}], backend={}",
             self.spec.algorithm,
             self.spec.values.join(","),
-            self.spec.time,
+            self.spec.time.as_deref().unwrap_or("(input order)"),
             self.spec.partition_by.join(","),
             self.backend.name()
         )
@@ -206,6 +218,10 @@ impl ExecutionPlan for DetectAnomaliesExec {
             // event time before they reach the detector.
             return vec![None];
         }
+        // Without a time column rows are taken in input order.
+        let Some(time_idx) = self.time_idx else {
+            return vec![None];
+        };
         // Each key's rows must arrive in time order. Input sorted by time, or
         // by the keys and then time, both give that: either satisfies.
         let schema = self.input.schema();
@@ -216,13 +232,13 @@ impl ExecutionPlan for DetectAnomaliesExec {
         // DataFusion works towards the first alternative when it has to add a
         // sort or choose an order-preserving repartition, so put first the one
         // the data already has (looking through repartitions).
-        let by_time = LexRequirement::new(vec![sort_req(self.time_idx)]);
+        let by_time = LexRequirement::new(vec![sort_req(time_idx)]);
         let mut alternatives = vec![by_time];
         if !self.key_idx.is_empty() {
             let by_key = LexRequirement::new(
                 self.key_idx
                     .iter()
-                    .chain(std::iter::once(&self.time_idx))
+                    .chain(std::iter::once(&time_idx))
                     .map(|&i| sort_req(i)),
             );
             if self.input_sorted_by_keys_first() {
@@ -290,7 +306,12 @@ impl ExecutionPlan for DetectAnomaliesExec {
                 keys,
                 value_idx: self.value_idx.clone(),
                 time_idx: self.time_idx,
+                when_idx: self.when_idx,
                 key_idx: self.key_idx.clone(),
+                output: self.spec.output.clone(),
+                value_names: self.spec.labels.clone(),
+                rows_seen: 0,
+                last_ts: Vec::new(),
                 scores: Scores::default(),
                 key_ids: Vec::new(),
                 anomalies: MetricBuilder::new(&self.metrics).counter("anomalies", partition),
@@ -347,8 +368,15 @@ struct PartitionState {
     detector: PartitionDetector,
     keys: Option<KeyDictionary>,
     value_idx: Vec<usize>,
-    time_idx: usize,
+    time_idx: Option<usize>,
+    when_idx: Option<usize>,
     key_idx: Vec<usize>,
+    output: Output,
+    value_names: Vec<String>,
+    /// Rows processed so far: the clock when there is no time column.
+    rows_seen: i64,
+    /// Each key's latest event time (ML_FORECAST steps forward from it).
+    last_ts: Vec<i64>,
     scores: Scores,
     key_ids: Vec<u32>,
     anomalies: Count,
@@ -399,7 +427,24 @@ fn time_micros(col: &ArrayRef) -> Result<(std::borrow::Cow<'_, [i64]>, Option<Nu
 impl PartitionState {
     fn process(&mut self, batch: RecordBatch, out_schema: &SchemaRef) -> Result<RecordBatch> {
         let n = batch.num_rows();
-        let (ts, ts_nulls) = time_micros(batch.column(self.time_idx))?;
+        let (ts, ts_nulls) = match self.time_idx {
+            Some(i) => time_micros(batch.column(i))?,
+            None => (
+                std::borrow::Cow::Owned((self.rows_seen..self.rows_seen + n as i64).collect()),
+                None,
+            ),
+        };
+        self.rows_seen += n as i64;
+        // Rows the model must not learn from (Azure's WHEN) count as missing.
+        let ts_nulls = match self.when_idx {
+            None => ts_nulls,
+            Some(i) => {
+                let when = cast(batch.column(i), &DataType::Boolean)?;
+                let when = when.as_boolean();
+                let learn = BooleanBuffer::collect_bool(n, |r| when.is_valid(r) && when.value(r));
+                NullBuffer::union(ts_nulls.as_ref(), Some(&NullBuffer::new(learn)))
+            }
+        };
 
         // Values, row-major; NULL values and rows without a time become NaN
         // (status 'skipped': kept in the output, never learned).
@@ -467,10 +512,80 @@ impl PartitionState {
             keys: key_ids,
         };
         self.detector.process(&input, &mut self.scores)?;
-        let results = build_result_columns(std::mem::take(&mut self.scores), n)?;
-        self.anomalies.add(results.1);
+        let scores = std::mem::take(&mut self.scores);
         let mut columns = batch.columns().to_vec();
-        columns.extend(results.0);
+        let first_new = columns.len();
+        let anomalies = match &self.output {
+            Output::Full {
+                rmse_aic,
+                attribution,
+            } => {
+                let extras = (
+                    rmse_aic.then(|| {
+                        (
+                            extra_column(&scores, RMSE, n),
+                            extra_column(&scores, AIC, n),
+                        )
+                    }),
+                    attribution.then(|| attribution_column(&scores, &self.value_names, n)),
+                );
+                let (cols, count) = build_result_columns(scores, n)?;
+                columns.extend(cols);
+                if let Some((rmse, aic)) = extras.0 {
+                    columns.push(rmse?);
+                    columns.push(aic?);
+                }
+                if let Some(attr) = extras.1 {
+                    columns.push(attr?);
+                }
+                count
+            }
+            Output::Kinesis {
+                explanation,
+                directionality,
+            } => {
+                let count = count_anomalies(&scores.flags);
+                columns.push(kinesis_score(&scores));
+                if *explanation {
+                    columns.push(kinesis_explanation(
+                        &scores,
+                        &self.value_names,
+                        *directionality,
+                        n,
+                    )?);
+                }
+                count
+            }
+            Output::Azure { .. } => {
+                let count = count_anomalies(&scores.flags);
+                columns.push(azure_record(&scores, n)?);
+                count
+            }
+            Output::Confluent { .. } => {
+                let actual = batch_values(&batch, &self.value_idx, &self.value_names)?;
+                let ts_col = match self.time_idx {
+                    Some(i) => Arc::clone(batch.column(i)),
+                    None => Arc::new(Int64Array::from(ts.to_vec())) as ArrayRef,
+                };
+                let count = count_anomalies(&scores.flags);
+                columns.push(confluent_struct(scores, ts_col, actual, n)?);
+                count
+            }
+            Output::Forecast { .. } => {
+                let count = count_anomalies(&scores.flags);
+                let field = out_schema.field(first_new).clone();
+                columns.push(forecast_list(
+                    &scores,
+                    &ts,
+                    key_ids,
+                    &mut self.last_ts,
+                    &field,
+                    n,
+                )?);
+                count
+            }
+        };
+        self.anomalies.add(anomalies);
         Ok(RecordBatch::try_new(Arc::clone(out_schema), columns)?)
     }
 }
@@ -551,6 +666,303 @@ fn build_result_columns(s: Scores, n: usize) -> Result<(Vec<ArrayRef>, usize)> {
         ],
         anomalies,
     ))
+}
+
+/// Rows whose status is `ok` (values are NULL elsewhere).
+fn ok_rows(flags: &[u8]) -> Option<NullBuffer> {
+    let ok = NullBuffer::new(BooleanBuffer::collect_bool(flags.len(), |i| {
+        flags[i] & flags::STATUS_MASK == 0
+    }));
+    (ok.null_count() > 0).then_some(ok)
+}
+
+fn count_anomalies(flags: &[u8]) -> usize {
+    flags.iter().filter(|f| flags::is_anomaly(**f)).count()
+}
+
+/// A one-per-row extra (`rmse`, `aic`) as a Float64 column; NULL when the
+/// detector did not write it or the row is not scored.
+fn extra_column(s: &Scores, name: &str, n: usize) -> Result<ArrayRef> {
+    match s.extra(name) {
+        None => Ok(Arc::new(Float64Array::new_null(n))),
+        Some(e) if e.per_row == 1 && e.values.len() == n => {
+            let valid = NullBuffer::union(
+                ok_rows(&s.flags).as_ref(),
+                Some(&NullBuffer::new(BooleanBuffer::collect_bool(n, |i| {
+                    e.values[i].is_finite()
+                }))),
+            );
+            Ok(Arc::new(Float64Array::new(
+                ScalarBuffer::from(e.values.clone()),
+                valid,
+            )))
+        }
+        Some(e) => Err(DataFusionError::Execution(format!(
+            "ML_DETECT_ANOMALIES: detector returned a malformed '{name}' column ({} values, {} per row, for {n} rows)",
+            e.values.len(),
+            e.per_row
+        ))),
+    }
+}
+
+/// (high, low) attribution pairs of each value column for row `i`.
+fn attribution_pairs<'a>(s: &'a Scores, width: usize, n: usize) -> Result<Option<&'a [f64]>> {
+    match s.extra("attribution") {
+        None => Ok(None),
+        Some(e) if e.per_row == 2 * width && e.values.len() == n * 2 * width => Ok(Some(&e.values)),
+        Some(e) => Err(DataFusionError::Execution(format!(
+            "ML_DETECT_ANOMALIES: detector returned a malformed attribution ({} per row; expected {} for {width} value columns)",
+            e.per_row,
+            2 * width
+        ))),
+    }
+}
+
+/// `attribution`: a struct with each value column's share (high + low) of
+/// the score; NULL when the detector gives none or the row is not scored.
+fn attribution_column(s: &Scores, names: &[String], n: usize) -> Result<ArrayRef> {
+    let width = names.len();
+    let fields: Fields = names
+        .iter()
+        .map(|v| Field::new(v, DataType::Float64, true))
+        .collect();
+    let pairs = attribution_pairs(s, width, n)?;
+    let Some(pairs) = pairs else {
+        return Ok(Arc::new(StructArray::new_null(fields, n)));
+    };
+    let valid = ok_rows(&s.flags);
+    let children: Vec<ArrayRef> = (0..width)
+        .map(|j| {
+            let v: Vec<f64> = (0..n)
+                .map(|i| pairs[i * 2 * width + 2 * j] + pairs[i * 2 * width + 2 * j + 1])
+                .collect();
+            Arc::new(Float64Array::new(ScalarBuffer::from(v), valid.clone())) as ArrayRef
+        })
+        .collect();
+    Ok(Arc::new(StructArray::try_new(fields, children, valid)?))
+}
+
+/// Kinesis `ANOMALY_SCORE`: the score, 0 until the model is trained (and
+/// for skipped rows).
+fn kinesis_score(s: &Scores) -> ArrayRef {
+    let v: Vec<f64> = s
+        .score
+        .iter()
+        .zip(&s.flags)
+        .map(|(x, f)| {
+            if f & flags::STATUS_MASK == 0 && x.is_finite() {
+                *x
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Arc::new(Float64Array::from(v))
+}
+
+/// Kinesis `ANOMALY_EXPLANATION`: per value column
+/// `{"DIRECTION":"HIGH|LOW","STRENGTH":"..","ATTRIBUTION_SCORE":".."}`, where
+/// ATTRIBUTION_SCORE = high + low (they sum to the anomaly score), DIRECTION
+/// is the larger side and STRENGTH = |high - low| (the directional part).
+fn kinesis_explanation(
+    s: &Scores,
+    names: &[String],
+    directionality: bool,
+    n: usize,
+) -> Result<ArrayRef> {
+    let width = names.len();
+    let pairs = attribution_pairs(s, width, n)?;
+    let mut out = datafusion::arrow::array::StringBuilder::new();
+    for i in 0..n {
+        match pairs {
+            Some(p) if s.flags[i] & flags::STATUS_MASK == 0 => {
+                let mut obj = serde_json::Map::new();
+                for (j, name) in names.iter().enumerate() {
+                    let (high, low) = (p[i * 2 * width + 2 * j], p[i * 2 * width + 2 * j + 1]);
+                    let entry = if directionality {
+                        serde_json::json!({
+                            "DIRECTION": if high >= low { "HIGH" } else { "LOW" },
+                            "STRENGTH": format!("{:.4}", (high - low).abs()),
+                            "ATTRIBUTION_SCORE": format!("{:.4}", high + low),
+                        })
+                    } else {
+                        serde_json::json!({ "ATTRIBUTION_SCORE": format!("{:.4}", high + low) })
+                    };
+                    obj.insert(name.clone(), entry);
+                }
+                out.append_value(serde_json::Value::Object(obj).to_string());
+            }
+            _ => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// Azure's `{IsAnomaly, Score}` record.
+fn azure_record(s: &Scores, n: usize) -> Result<ArrayRef> {
+    let is_anomaly: Vec<i64> = s
+        .flags
+        .iter()
+        .map(|f| i64::from(flags::is_anomaly(*f)))
+        .collect();
+    let score = Float64Array::new(ScalarBuffer::from(s.score.clone()), ok_rows(&s.flags));
+    let fields = Fields::from(vec![
+        Field::new("IsAnomaly", DataType::Int64, false),
+        Field::new("Score", DataType::Float64, true),
+    ]);
+    debug_assert_eq!(is_anomaly.len(), n);
+    Ok(Arc::new(StructArray::try_new(
+        fields,
+        vec![Arc::new(Int64Array::from(is_anomaly)), Arc::new(score)],
+        None,
+    )?))
+}
+
+/// The value columns as Float64 (one column) or a struct of them.
+fn batch_values(batch: &RecordBatch, idx: &[usize], names: &[String]) -> Result<ArrayRef> {
+    let cols = idx
+        .iter()
+        .map(|&i| cast(batch.column(i), &DataType::Float64))
+        .collect::<Result<Vec<_>, _>>()?;
+    if cols.len() == 1 {
+        return Ok(Arc::clone(&cols[0]));
+    }
+    let fields: Fields = names
+        .iter()
+        .map(|v| Field::new(v, DataType::Float64, true))
+        .collect();
+    Ok(Arc::new(StructArray::try_new(fields, cols, None)?))
+}
+
+/// Confluent's result struct (see [`crate::spec::CONFLUENT_FIELDS`]).
+fn confluent_struct(s: Scores, ts: ArrayRef, actual: ArrayRef, n: usize) -> Result<ArrayRef> {
+    let rmse = extra_column(&s, RMSE, n)?;
+    let aic = extra_column(&s, AIC, n)?;
+    let valid = ok_rows(&s.flags);
+    let flags_copy = s.flags.clone();
+    let (cols, _) = build_result_columns(s, n)?;
+    // cols: forecast, lower, upper, score, is_anomaly, direction, status, ...
+    let is_anomaly = BooleanArray::new(cols[4].as_boolean().values().clone(), valid);
+    let fields = Fields::from(vec![
+        Field::new("timestamp", ts.data_type().clone(), true),
+        Field::new("actual_value", actual.data_type().clone(), true),
+        Field::new(crate::spec::FORECAST_VALUE, DataType::Float64, true),
+        Field::new(crate::spec::LOWER_BOUND, DataType::Float64, true),
+        Field::new(crate::spec::UPPER_BOUND, DataType::Float64, true),
+        Field::new(crate::spec::IS_ANOMALY, DataType::Boolean, true),
+        Field::new(RMSE, DataType::Float64, true),
+        Field::new(AIC, DataType::Float64, true),
+        Field::new(crate::spec::SCORE, DataType::Float64, true),
+        Field::new(crate::spec::DIRECTION, crate::spec::label_type(), true),
+        Field::new(crate::spec::STATUS, crate::spec::label_type(), false),
+    ]);
+    debug_assert_eq!(flags_copy.len(), n);
+    Ok(Arc::new(StructArray::try_new(
+        fields,
+        vec![
+            ts,
+            actual,
+            Arc::clone(&cols[0]),
+            Arc::clone(&cols[1]),
+            Arc::clone(&cols[2]),
+            Arc::new(is_anomaly),
+            rmse,
+            aic,
+            Arc::clone(&cols[3]),
+            Arc::clone(&cols[5]),
+            Arc::clone(&cols[6]),
+        ],
+        None,
+    )?))
+}
+
+/// `ML_FORECAST`: per row, one struct per horizon step from the detector's
+/// `forecast` extra (value, lower, upper per step). Step k's timestamp is
+/// the row's time plus k times the key's latest sampling interval.
+fn forecast_list(
+    s: &Scores,
+    ts: &[i64],
+    keys: &[u32],
+    last_ts: &mut Vec<i64>,
+    field: &Field,
+    n: usize,
+) -> Result<ArrayRef> {
+    let DataType::List(item) = field.data_type() else {
+        return internal_err!("ML_FORECAST output is not a list");
+    };
+    let DataType::Struct(fields) = item.data_type() else {
+        return internal_err!("ML_FORECAST items are not structs");
+    };
+    let steps = match s.extra("forecast") {
+        Some(e) if e.per_row % 3 == 0 && e.values.len() == n * e.per_row => Some(e),
+        None => None,
+        Some(e) => {
+            return Err(DataFusionError::Execution(format!(
+                "ML_FORECAST: detector returned a malformed forecast ({} per row)",
+                e.per_row
+            )));
+        }
+    };
+    let rmse = s.extra(RMSE);
+    let aic = s.extra(AIC);
+    let mut offsets = vec![0i32];
+    let (mut t, mut v, mut lo, mut hi, mut r, mut a) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut valid_rows = Vec::with_capacity(n);
+    for i in 0..n {
+        let k = keys.get(i).map_or(0, |k| *k as usize);
+        if last_ts.len() <= k {
+            last_ts.resize(k + 1, i64::MIN);
+        }
+        let step = if last_ts[k] == i64::MIN {
+            0
+        } else {
+            ts[i].saturating_sub(last_ts[k])
+        };
+        last_ts[k] = ts[i];
+        let ok = s.flags[i] & flags::STATUS_MASK == 0;
+        match steps {
+            Some(e) if ok => {
+                let h = e.per_row / 3;
+                for j in 0..h {
+                    let base = i * e.per_row + 3 * j;
+                    t.push(Some(
+                        ts[i].saturating_add(step.saturating_mul(j as i64 + 1)),
+                    ));
+                    v.push(Some(e.values[base]));
+                    lo.push(Some(e.values[base + 1]));
+                    hi.push(Some(e.values[base + 2]));
+                    r.push(rmse.and_then(|x| x.values.get(i).copied()));
+                    a.push(aic.and_then(|x| x.values.get(i).copied()));
+                }
+                valid_rows.push(true);
+            }
+            _ => valid_rows.push(false),
+        }
+        offsets.push(i32::try_from(t.len()).map_err(|_| {
+            DataFusionError::Execution("ML_FORECAST: too many forecast steps in one batch".into())
+        })?);
+    }
+    let ts_array: ArrayRef = Arc::new(Int64Array::from(t));
+    let ts_array = cast(&ts_array, fields[0].data_type())?;
+    let items = StructArray::try_new(
+        fields.clone(),
+        vec![
+            ts_array,
+            Arc::new(Float64Array::from(v)),
+            Arc::new(Float64Array::from(lo)),
+            Arc::new(Float64Array::from(hi)),
+            Arc::new(Float64Array::from(r)),
+            Arc::new(Float64Array::from(a)),
+        ],
+        None,
+    )?;
+    Ok(Arc::new(ListArray::try_new(
+        Arc::clone(item),
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Arc::new(items),
+        Some(NullBuffer::from(valid_rows)),
+    )?))
 }
 
 struct DetectStream {

@@ -14,8 +14,10 @@
 
 pub mod backend;
 pub mod exec;
+pub mod forms;
 pub mod node;
 pub mod planner;
+pub mod rewrite;
 pub mod spec;
 
 use std::sync::Arc;
@@ -32,12 +34,38 @@ pub use spec::RESULT_COLUMNS;
 /// .with_config(..).with_default_features()`).
 pub fn install(builder: SessionStateBuilder, backend: Backend) -> SessionState {
     let relation_planner = Arc::new(planner::DetectAnomaliesPlanner::new(backend.clone()));
-    let state = builder
-        .with_query_planner(Arc::new(node::WasmadQueryPlanner::new(backend)))
+    let mut builder = builder
+        .with_query_planner(Arc::new(node::WasmadQueryPlanner::new(backend.clone())))
         .with_relation_planners(vec![Arc::clone(&relation_planner) as _])
-        .build();
+        .with_analyzer_rule(Arc::new(forms::WindowForms::new(backend)));
+    // Ours first: `r[6]` on a struct is a field position, not a list index.
+    let planners = builder.expr_planners().get_or_insert_with(Vec::new);
+    planners.insert(0, Arc::new(forms::PositionalFieldAccess));
+    let windows = builder.window_functions().get_or_insert_with(Vec::new);
+    windows.extend(forms::window_functions());
+    // ASA's GetRecordPropertyValue(record, 'name') is get_field.
+    let scalars = builder.scalar_functions().get_or_insert_with(Vec::new);
+    let get_field = datafusion::functions::core::get_field();
+    scalars.push(Arc::new(
+        get_field
+            .as_ref()
+            .clone()
+            .with_aliases(["getrecordpropertyvalue"]),
+    ));
+    let state = builder.build();
     relation_planner.set_catalogs(Arc::clone(state.catalog_list()));
     state
+}
+
+/// Plan one statement: [`rewrite::rewrite`] (other vendors' syntax), then
+/// DataFusion's `SessionContext::sql`. Use this instead of `ctx.sql` so that
+/// Confluent, Kinesis and Azure queries run unchanged.
+pub async fn sql(
+    ctx: &SessionContext,
+    statement: &str,
+) -> datafusion::error::Result<datafusion::dataframe::DataFrame> {
+    let text = rewrite::rewrite(statement)?;
+    ctx.sql(&text).await
 }
 
 /// A session with `ML_DETECT_ANOMALIES` installed over `backend`.

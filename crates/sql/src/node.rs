@@ -23,7 +23,7 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, Phy
 
 use crate::backend::Backend;
 use crate::exec::DetectAnomaliesExec;
-use crate::spec::{DetectSpec, result_fields};
+use crate::spec::DetectSpec;
 
 /// `ML_DETECT_ANOMALIES` over an input plan.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -52,7 +52,11 @@ impl DetectNode {
             .iter()
             .map(|(q, f)| (q.cloned(), Arc::clone(f)))
             .collect();
-        fields.extend(result_fields().iter().map(|f| (None, Arc::clone(f))));
+        fields.extend(
+            spec.output_fields(input.schema().as_arrow())?
+                .into_iter()
+                .map(|f| (None, Arc::new(f))),
+        );
         let schema = DFSchema::new_with_metadata(fields, input.schema().metadata().clone())?;
         Ok(DetectNode {
             input,
@@ -62,10 +66,7 @@ impl DetectNode {
     }
 
     fn required_input_columns(&self) -> Vec<&str> {
-        let mut cols: Vec<&str> = self.spec.values.iter().map(String::as_str).collect();
-        cols.push(&self.spec.time);
-        cols.extend(self.spec.partition_by.iter().map(String::as_str));
-        cols
+        self.spec.required_columns()
     }
 }
 
@@ -92,7 +93,7 @@ impl UserDefinedLogicalNodeCore for DetectNode {
             "DetectAnomalies: algorithm={}, value={}, time={}, partition_by=[{}], config={}",
             self.spec.algorithm,
             self.spec.values.join(","),
-            self.spec.time,
+            self.spec.time.as_deref().unwrap_or("(input order)"),
             self.spec.partition_by.join(","),
             self.spec.detector_config
         )

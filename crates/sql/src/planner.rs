@@ -98,12 +98,150 @@ impl DetectAnomaliesPlanner {
     }
 }
 
-fn is_our_function(name: &ObjectName) -> bool {
-    match name.0.as_slice() {
-        [part] => part
-            .as_ident()
-            .is_some_and(|i| i.value.eq_ignore_ascii_case(FUNCTION_NAME)),
-        _ => false,
+/// Which table function a FROM item calls, if it is one of ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TableFn {
+    Detect,
+    /// Kinesis `RANDOM_CUT_FOREST[_WITH_EXPLANATION]`.
+    Rcf {
+        explanation: bool,
+    },
+}
+
+fn our_function(name: &ObjectName) -> Option<TableFn> {
+    let [part] = name.0.as_slice() else {
+        return None;
+    };
+    let ident = part.as_ident()?;
+    let v = ident.value.to_ascii_lowercase();
+    match v.as_str() {
+        FUNCTION_NAME => Some(TableFn::Detect),
+        "random_cut_forest" => Some(TableFn::Rcf { explanation: false }),
+        "random_cut_forest_with_explanation" => Some(TableFn::Rcf { explanation: true }),
+        _ => None,
+    }
+}
+
+const RCF_USAGE: &str = "RANDOM_CUT_FOREST(CURSOR(SELECT STREAM * FROM \"S\") [, numberOfTrees 1..1000 (100) [, subSampleSize 10..1000 (256) [, timeDecay 1..2147483647 (100000) [, shingleSize 1..30 (1)]]]]); RANDOM_CUT_FOREST_WITH_EXPLANATION takes the same and then withDirectionality (true|false)";
+
+/// A Kinesis numeric or boolean argument.
+fn literal_arg(arg: &FunctionArg, position: usize, role: &str) -> Result<serde_json::Value> {
+    let bad = |got: &dyn std::fmt::Display| {
+        plan_err!(
+            "RANDOM_CUT_FOREST: argument {position} ({role}) must be a literal, got {got}; usage: {RCF_USAGE}"
+        )
+    };
+    let FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) = arg else {
+        return bad(arg);
+    };
+    match expr {
+        SqlExpr::Value(v) => match &v.value {
+            Value::Number(n, _) => match n.parse::<f64>() {
+                Ok(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => {
+                    Ok(serde_json::Value::from(x as i64))
+                }
+                Ok(x) => Ok(serde_json::Value::from(x)),
+                Err(_) => bad(n),
+            },
+            Value::Boolean(b) => Ok(serde_json::Value::Bool(*b)),
+            other => bad(other),
+        },
+        other => bad(other),
+    }
+}
+
+impl DetectAnomaliesPlanner {
+    /// Kinesis `RANDOM_CUT_FOREST(input, numberOfTrees, subSampleSize,
+    /// timeDecay, shingleSize)` (and `_WITH_EXPLANATION(..., withDirectionality)`):
+    /// every numeric input column (at most 30) forms one point; rows are
+    /// taken in input order; output: the input columns plus `ANOMALY_SCORE`
+    /// (and `ANOMALY_EXPLANATION`).
+    fn plan_rcf(
+        &self,
+        args: &[FunctionArg],
+        explanation: bool,
+        ctx: &mut dyn RelationPlannerContext,
+    ) -> Result<LogicalPlan> {
+        let max = if explanation { 6 } else { 5 };
+        if args.is_empty() || args.len() > max {
+            return plan_err!(
+                "RANDOM_CUT_FOREST{} takes 1 to {max} arguments, got {}; usage: {RCF_USAGE}",
+                if explanation { "_WITH_EXPLANATION" } else { "" },
+                args.len()
+            );
+        }
+        let input = plan_input(self, &args[0], ctx)?;
+        let mut config = serde_json::Map::new();
+        config.insert("algorithm".into(), "rcf".into());
+        let keys = ["numberOfTrees", "subSampleSize", "timeDecay", "shingleSize"];
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(a) = args.get(i + 1) {
+                let v = literal_arg(a, i + 2, key)?;
+                if v.is_boolean() {
+                    return plan_err!(
+                        "RANDOM_CUT_FOREST: argument {} ({key}) must be a number; usage: {RCF_USAGE}",
+                        i + 2
+                    );
+                }
+                config.insert((*key).into(), v);
+            }
+        }
+        let directionality = match args.get(5) {
+            None => false,
+            Some(a) => match literal_arg(a, 6, "withDirectionality")? {
+                serde_json::Value::Bool(b) => b,
+                other => {
+                    return plan_err!(
+                        "RANDOM_CUT_FOREST_WITH_EXPLANATION: argument 6 (withDirectionality) must be true or false, got {other}; usage: {RCF_USAGE}"
+                    );
+                }
+            },
+        };
+        if explanation {
+            config.insert(crate::spec::RCF_ATTRIBUTION_KEY.into(), true.into());
+        }
+        let values: Vec<String> = input
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| f.data_type().is_numeric())
+            .map(|f| f.name().clone())
+            .collect();
+        if values.is_empty() {
+            return plan_err!(
+                "RANDOM_CUT_FOREST: the input has no numeric columns; the numeric columns (at most 30) of each row form the point to score"
+            );
+        }
+        if values.len() > 30 {
+            return plan_err!(
+                "RANDOM_CUT_FOREST: the input has {} numeric columns ({}); accepted: at most 30; select the ones to score in the CURSOR query",
+                values.len(),
+                values.join(", ")
+            );
+        }
+        let spec = DetectSpec::build(
+            input.schema(),
+            values,
+            None,
+            config,
+            crate::spec::Output::Kinesis {
+                explanation,
+                directionality,
+            },
+            &self.backend,
+            None,
+        )
+        .map_err(|e| match e {
+            DataFusionError::Plan(m) => DataFusionError::Plan(format!(
+                "RANDOM_CUT_FOREST: {}; usage: {RCF_USAGE}",
+                m.trim_start_matches("ML_DETECT_ANOMALIES: ")
+            )),
+            other => other,
+        })?;
+        let node = DetectNode::try_new(input, spec)?;
+        Ok(LogicalPlan::Extension(Extension {
+            node: Arc::new(node),
+        }))
     }
 }
 
@@ -199,15 +337,24 @@ impl RelationPlanner for DetectAnomaliesPlanner {
         relation: TableFactor,
         ctx: &mut dyn RelationPlannerContext,
     ) -> Result<RelationPlanning> {
-        let (args, alias) = match &relation {
+        let (function, args, alias) = match &relation {
             TableFactor::Table {
                 name,
                 args: Some(args),
                 alias,
                 ..
-            } if is_our_function(name) => (args.args.clone(), alias.clone()),
+            } => match our_function(name) {
+                Some(f) => (f, args.args.clone(), alias.clone()),
+                None => return Ok(RelationPlanning::Original(Box::new(relation))),
+            },
             _ => return Ok(RelationPlanning::Original(Box::new(relation))),
         };
+        if let TableFn::Rcf { explanation } = function {
+            let plan = self.plan_rcf(&args, explanation, ctx)?;
+            return Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
+                plan, alias,
+            ))));
+        }
         if !(3..=4).contains(&args.len()) {
             return plan_err!(
                 "ML_DETECT_ANOMALIES expects 3 or 4 arguments, got {}; usage: {USAGE}",

@@ -1,7 +1,9 @@
 //! What one `ML_DETECT_ANOMALIES(...)` call asks for, validated against its
 //! input schema at planning time.
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema};
 use datafusion::common::{DFSchema, plan_datafusion_err, plan_err};
 use datafusion::error::Result;
 use serde_json::Value;
@@ -61,19 +63,213 @@ pub fn result_fields() -> Fields {
     ])
 }
 
+/// Output column (our form, `arima`): recent one-step RMSE.
+pub const RMSE: &str = "rmse";
+/// Output column (our form, `arima`): AIC of the current fit.
+pub const AIC: &str = "aic";
+/// Output column (our form, multivariate input): each value column's share of the score.
+pub const ATTRIBUTION: &str = "attribution";
+/// The `rcf` config key that turns on per-column attribution.
+pub const RCF_ATTRIBUTION_KEY: &str = "attribution";
+/// Kinesis output column.
+pub const ANOMALY_SCORE: &str = "ANOMALY_SCORE";
+/// Kinesis output column (the explanation variant).
+pub const ANOMALY_EXPLANATION: &str = "ANOMALY_EXPLANATION";
+
+/// What the operator appends to each input row: the SQL form decides.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+pub enum Output {
+    /// `ML_DETECT_ANOMALIES(table, ...)`: [`RESULT_COLUMNS`], then `rmse` and
+    /// `aic` when `rmse_aic`, then `attribution` (a struct with one field per
+    /// value column) when `attribution`.
+    Full {
+        /// Append `rmse` and `aic`.
+        rmse_aic: bool,
+        /// Append `attribution`.
+        attribution: bool,
+    },
+    /// Kinesis `RANDOM_CUT_FOREST`: `ANOMALY_SCORE` (0 before the model is
+    /// trained), and `ANOMALY_EXPLANATION` JSON when `explanation`.
+    Kinesis {
+        /// Append `ANOMALY_EXPLANATION`.
+        explanation: bool,
+        /// Explanations carry `DIRECTION` and `STRENGTH` too.
+        directionality: bool,
+    },
+    /// Confluent's OVER form: one struct column `name` with fields
+    /// [`CONFLUENT_FIELDS`] (NULL values before the model is trained).
+    Confluent {
+        /// The output column's name.
+        name: String,
+    },
+    /// `ML_FORECAST`: one list column `name`, one struct per horizon step.
+    Forecast {
+        /// The output column's name.
+        name: String,
+    },
+    /// Azure Stream Analytics: one record column `name`: `{IsAnomaly, Score}`.
+    Azure {
+        /// The output column's name.
+        name: String,
+    },
+}
+
+/// Confluent's result fields, in order (1-based positions as Confluent
+/// documents them), then ours.
+pub const CONFLUENT_FIELDS: [&str; 11] = [
+    "timestamp",
+    "actual_value",
+    FORECAST_VALUE,
+    LOWER_BOUND,
+    UPPER_BOUND,
+    IS_ANOMALY,
+    RMSE,
+    AIC,
+    SCORE,
+    DIRECTION,
+    STATUS,
+];
+
 /// A validated call.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
 pub struct DetectSpec {
     /// Value column names (one for univariate detectors).
     pub values: Vec<String>,
-    /// Event-time column name.
-    pub time: String,
+    /// What users call each value (field names of `attribution`,
+    /// `actual_value` and Kinesis explanations); usually `values`.
+    pub labels: Vec<String>,
+    /// Event-time column name; `None`: rows are taken in input order
+    /// (Kinesis and Azure forms, which have no time argument).
+    pub time: Option<String>,
     /// Key columns (`partitionBy`): one model per distinct key.
     pub partition_by: Vec<String>,
+    /// A boolean column: rows where it is not true are not learned
+    /// (status `skipped`); Azure's `WHEN`.
+    pub learn_when: Option<String>,
     /// The config JSON handed to the detector (host keys removed).
     pub detector_config: String,
     /// The algorithm, for EXPLAIN.
     pub algorithm: String,
+    /// The columns appended.
+    pub output: Output,
+}
+
+impl DetectSpec {
+    /// The columns appended to each input row.
+    pub fn output_fields(&self, input: &Schema) -> Result<Vec<Field>> {
+        let f64f = |n: &str| Field::new(n, DataType::Float64, true);
+        Ok(match &self.output {
+            Output::Full {
+                rmse_aic,
+                attribution,
+            } => {
+                let mut v: Vec<Field> =
+                    result_fields().iter().map(|f| f.as_ref().clone()).collect();
+                if *rmse_aic {
+                    v.push(f64f(RMSE));
+                    v.push(f64f(AIC));
+                }
+                if *attribution {
+                    v.push(Field::new(
+                        ATTRIBUTION,
+                        DataType::Struct(self.attribution_fields()),
+                        true,
+                    ));
+                }
+                v
+            }
+            Output::Kinesis { explanation, .. } => {
+                let mut v = vec![Field::new(ANOMALY_SCORE, DataType::Float64, false)];
+                if *explanation {
+                    v.push(Field::new(ANOMALY_EXPLANATION, DataType::Utf8, true));
+                }
+                v
+            }
+            Output::Confluent { name } => vec![Field::new(
+                name,
+                DataType::Struct(self.confluent_fields(input)?),
+                true,
+            )],
+            Output::Forecast { name } => vec![Field::new(
+                name,
+                DataType::List(Arc::new(Field::new(
+                    "item",
+                    DataType::Struct(self.forecast_fields(input)?),
+                    true,
+                ))),
+                true,
+            )],
+            Output::Azure { name } => vec![Field::new(
+                name,
+                DataType::Struct(Fields::from(vec![
+                    Field::new("IsAnomaly", DataType::Int64, false),
+                    Field::new("Score", DataType::Float64, true),
+                ])),
+                true,
+            )],
+        })
+    }
+
+    /// One Float64 field per value column.
+    pub fn attribution_fields(&self) -> Fields {
+        self.labels
+            .iter()
+            .map(|v| Field::new(v, DataType::Float64, true))
+            .collect()
+    }
+
+    fn time_type(&self, input: &Schema) -> Result<DataType> {
+        match &self.time {
+            Some(t) => Ok(input.field_with_name(t)?.data_type().clone()),
+            None => Ok(DataType::Int64),
+        }
+    }
+
+    fn confluent_fields(&self, input: &Schema) -> Result<Fields> {
+        let actual = if self.values.len() == 1 {
+            DataType::Float64
+        } else {
+            DataType::Struct(self.attribution_fields())
+        };
+        Ok(Fields::from(vec![
+            Field::new("timestamp", self.time_type(input)?, true),
+            Field::new("actual_value", actual, true),
+            Field::new(FORECAST_VALUE, DataType::Float64, true),
+            Field::new(LOWER_BOUND, DataType::Float64, true),
+            Field::new(UPPER_BOUND, DataType::Float64, true),
+            Field::new(IS_ANOMALY, DataType::Boolean, true),
+            Field::new(RMSE, DataType::Float64, true),
+            Field::new(AIC, DataType::Float64, true),
+            Field::new(SCORE, DataType::Float64, true),
+            Field::new(DIRECTION, label_type(), true),
+            Field::new(STATUS, label_type(), false),
+        ]))
+    }
+
+    /// The fields of one `ML_FORECAST` step.
+    pub fn forecast_fields(&self, input: &Schema) -> Result<Fields> {
+        let ts = match self.time_type(input)? {
+            t @ DataType::Timestamp(_, _) => t,
+            _ => DataType::Int64,
+        };
+        Ok(Fields::from(vec![
+            Field::new("timestamp", ts, true),
+            Field::new(FORECAST_VALUE, DataType::Float64, true),
+            Field::new(LOWER_BOUND, DataType::Float64, true),
+            Field::new(UPPER_BOUND, DataType::Float64, true),
+            Field::new(RMSE, DataType::Float64, true),
+            Field::new(AIC, DataType::Float64, true),
+        ]))
+    }
+
+    /// Input columns the operator reads.
+    pub fn required_columns(&self) -> Vec<&str> {
+        let mut cols: Vec<&str> = self.values.iter().map(String::as_str).collect();
+        cols.extend(self.time.as_deref());
+        cols.extend(self.partition_by.iter().map(String::as_str));
+        cols.extend(self.learn_when.as_deref());
+        cols
+    }
 }
 
 /// Host-side config keys, consumed here and not passed to the detector.
@@ -124,6 +320,38 @@ pub fn resolve_column<'a>(
     )
 }
 
+/// The time column named `time_arg`, checked.
+pub fn check_time(input: &DFSchema, time_arg: &str) -> Result<String> {
+    let (time, field) = resolve_column(input, time_arg, "time")?;
+    if !is_time_type(field.data_type()) {
+        return plan_err!(
+            "ML_DETECT_ANOMALIES: time column '{time}' has type {}; accepted: TIMESTAMP, DATE, or an integer column (taken as microseconds since the epoch)",
+            field.data_type()
+        );
+    }
+    Ok(time)
+}
+
+/// A config argument: empty, or a JSON object.
+pub fn parse_config(config: &str) -> Result<serde_json::Map<String, Value>> {
+    Ok(match config.trim() {
+        "" => serde_json::Map::new(),
+        text => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => m,
+            Ok(other) => {
+                return plan_err!(
+                    "ML_DETECT_ANOMALIES: config must be a JSON object such as '{{\"algorithm\":\"zscore\",\"threshold\":3.5}}', got {other}"
+                );
+            }
+            Err(e) => {
+                return plan_err!(
+                    "ML_DETECT_ANOMALIES: config is not valid JSON ({e}); expected an object such as '{{\"algorithm\":\"zscore\",\"threshold\":3.5}}'"
+                );
+            }
+        },
+    })
+}
+
 impl DetectSpec {
     /// Validate the arguments against the input schema and the backend.
     pub fn new(
@@ -150,31 +378,49 @@ impl DetectSpec {
             }
             values.push(name);
         }
-        let (time, field) = resolve_column(input, time_arg, "time")?;
-        if !is_time_type(field.data_type()) {
-            return plan_err!(
-                "ML_DETECT_ANOMALIES: time column '{time}' has type {}; accepted: TIMESTAMP, DATE, or an integer column (taken as microseconds since the epoch)",
-                field.data_type()
-            );
-        }
+        let time = check_time(input, time_arg)?;
 
-        // Config: a JSON object; partitionBy is ours, the rest is the detector's.
-        let mut obj = match config.trim() {
-            "" => serde_json::Map::new(),
-            text => match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(m)) => m,
-                Ok(other) => {
-                    return plan_err!(
-                        "ML_DETECT_ANOMALIES: config must be a JSON object such as '{{\"algorithm\":\"zscore\",\"threshold\":3.5}}', got {other}"
-                    );
-                }
-                Err(e) => {
-                    return plan_err!(
-                        "ML_DETECT_ANOMALIES: config is not valid JSON ({e}); expected an object such as '{{\"algorithm\":\"zscore\",\"threshold\":3.5}}'"
-                    );
-                }
+        let obj = parse_config(config)?;
+        let attribution = values.len() > 1;
+        let mut spec = DetectSpec::build(
+            input,
+            values,
+            Some(time),
+            obj,
+            Output::Full {
+                rmse_aic: false,
+                attribution,
             },
-        };
+            backend,
+            None,
+        )?;
+        if spec.algorithm == "arima" {
+            spec.output = Output::Full {
+                rmse_aic: true,
+                attribution,
+            };
+        }
+        Ok(spec)
+    }
+
+    /// Validate a call whose columns are already resolved: `obj` is the
+    /// config (its `partitionBy` is taken out here), `default_algorithm`
+    /// applies when it names none.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        input: &DFSchema,
+        values: Vec<String>,
+        time: Option<String>,
+        mut obj: serde_json::Map<String, Value>,
+        output: Output,
+        backend: &Backend,
+        default_algorithm: Option<&str>,
+    ) -> Result<DetectSpec> {
+        if let Some(default) = default_algorithm
+            && !obj.contains_key("algorithm")
+        {
+            obj.insert("algorithm".into(), Value::from(default));
+        }
         let mut partition_by = Vec::new();
         match obj.remove(PARTITION_BY) {
             None | Some(Value::Null) => {}
@@ -226,19 +472,25 @@ impl DetectSpec {
                 values.join(", ")
             );
         }
-        for name in RESULT_COLUMNS {
+        let spec = DetectSpec {
+            labels: values.clone(),
+            values,
+            time,
+            partition_by,
+            learn_when: None,
+            detector_config,
+            algorithm,
+            output,
+        };
+        let arrow_schema = input.as_arrow();
+        for field in spec.output_fields(arrow_schema)? {
+            let name = field.name();
             if input.fields().iter().any(|f| f.name() == name) {
                 return plan_err!(
                     "ML_DETECT_ANOMALIES: the input already has a column named '{name}', which is an output column; rename it in a subquery (SELECT {name} AS input_{name}, ...)"
                 );
             }
         }
-        Ok(DetectSpec {
-            values,
-            time,
-            partition_by,
-            detector_config,
-            algorithm,
-        })
+        Ok(spec)
     }
 }

@@ -92,7 +92,7 @@ impl AsyncDB for Db {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<Self::ColumnType>, Self::Error> {
-        let df = self.ctx.sql(sql).await?;
+        let df = wasmad_sql::sql(&self.ctx, sql).await?;
         let schema = df.schema().clone();
         let batches = df.collect().await?;
         if schema.fields().is_empty() {
