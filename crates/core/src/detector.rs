@@ -173,17 +173,7 @@ impl Detector {
 
     /// The effective config with every default filled in, as a JSON string.
     pub fn config_json(&self) -> String {
-        fn with<M: Model>(k: &Keyed<M>) -> Value {
-            let mut m = Map::new();
-            m.insert("algorithm".into(), M::NAME.into());
-            m.insert("threshold".into(), k.common.threshold.into());
-            m.insert("minTrainingSize".into(), k.common.min_training_size.into());
-            m.insert("direction".into(), k.common.direction.as_str().into());
-            m.extend(M::params_json(&k.params));
-            m.extend(k.alerts.to_json());
-            Value::Object(m)
-        }
-        dispatch!(self, k => with(k)).to_string()
+        dispatch!(self, k => k.config_value()).to_string()
     }
 
     /// Serialise config and every key's state into a versioned envelope:

@@ -219,6 +219,21 @@ impl<M: Model> Keyed<M> {
         self.models.len()
     }
 
+    /// The effective config with every default filled in.
+    pub fn config_value(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        m.insert("algorithm".into(), M::NAME.into());
+        m.insert("threshold".into(), self.common.threshold.into());
+        m.insert(
+            "minTrainingSize".into(),
+            self.common.min_training_size.into(),
+        );
+        m.insert("direction".into(), self.common.direction.as_str().into());
+        m.extend(M::params_json(&self.params));
+        m.extend(self.alerts.to_json());
+        serde_json::Value::Object(m)
+    }
+
     /// Score then learn every row of `input`, writing one result per row.
     pub fn process(&mut self, input: &Input<'_>, out: &mut Scores) -> Result<()> {
         input.validate(self.models.len())?;
