@@ -24,7 +24,11 @@ fn series(n: usize) -> Vec<f64> {
     };
     (0..n)
         .map(|i| {
-            let spike = if i > 1000 && i % 40_000 == 0 { 8.0 } else { 0.0 };
+            let spike = if i > 1000 && i % 40_000 == 0 {
+                8.0
+            } else {
+                0.0
+            };
             5.0 * libm::sin(i as f64 * std::f64::consts::TAU / 100.0) + noise() + spike
         })
         .collect()
@@ -93,4 +97,48 @@ fn main() {
     println!("wasmad rcf: {ro:>12.0} rows/s  ({ours_s:.3} s, max score {max_ours:.3})");
     println!("krcf 0.4:   {rt:>12.0} rows/s  ({theirs_s:.3} s, max score {max_theirs:.3})");
     println!("ratio (wasmad / krcf): {:.2}x", ro / rt);
+
+    // Ours alone in other shapes: Kinesis's default 100 trees, three columns
+    // with shingles of 4, and the attribution path.
+    println!();
+    for (trees, width, shingle, attribution) in [
+        (30, 1, 1, true),
+        (100, 1, 1, false),
+        (100, 3, 4, false),
+        (100, 3, 4, true),
+    ] {
+        let params = RcfParams {
+            number_of_trees: trees,
+            shingle_size: shingle,
+            ..params.clone()
+        };
+        let mut forest = match Rcf::new(&params, width) {
+            Ok(f) => f,
+            Err(e) => panic!("{e}"),
+        };
+        let rows = n / 4;
+        let mut out = vec![0.0; 2 * width];
+        let mut row = vec![0.0; width];
+        let start = Instant::now();
+        for i in 0..rows {
+            for (c, v) in row.iter_mut().enumerate() {
+                *v = values[(i + 37 * c) % n] * (c + 1) as f64;
+            }
+            if attribution {
+                forest.update_with_attribution(&row, &params, &mut out);
+            } else {
+                forest.update(&row, &params);
+            }
+        }
+        let s = start.elapsed().as_secs_f64();
+        println!(
+            "wasmad rcf, {trees} trees, width {width}, shingle {shingle}{}: {:>10.0} rows/s",
+            if attribution {
+                ", with attribution"
+            } else {
+                ""
+            },
+            rows as f64 / s
+        );
+    }
 }
