@@ -30,6 +30,7 @@ pub mod holtwinters;
 pub mod likelihood;
 pub mod mad;
 pub mod model;
+pub mod rcf;
 pub mod row;
 pub mod zscore;
 
