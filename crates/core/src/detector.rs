@@ -11,6 +11,8 @@ use crate::ewma::Ewma;
 use crate::holtwinters::HoltWinters;
 use crate::mad::Mad;
 use crate::model::Model;
+use crate::rcf::Rcf;
+use crate::row::{RowKeyed, RowModel};
 use crate::zscore::ZScore;
 
 /// The ABI version of `wit/detector.wit` this crate implements.
@@ -22,7 +24,13 @@ pub const SNAPSHOT_MAGIC: &[u8; 4] = b"WMAD";
 pub const SNAPSHOT_VERSION: u16 = 2;
 
 /// Every algorithm name, in the order `describe()` lists them.
-pub const ALGORITHMS: &[&str] = &[ZScore::NAME, Ewma::NAME, Mad::NAME, HoltWinters::NAME];
+pub const ALGORITHMS: &[&str] = &[
+    ZScore::NAME,
+    Ewma::NAME,
+    Mad::NAME,
+    HoltWinters::NAME,
+    <Rcf as RowModel>::NAME,
+];
 
 /// A detector of any algorithm, holding one model per key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +43,8 @@ pub enum Detector {
     Mad(Keyed<Mad>),
     /// See [`crate::holtwinters`].
     HoltWinters(Keyed<HoltWinters>),
+    /// See [`crate::rcf`]. (New variants go last: snapshots name variants by index.)
+    Rcf(RowKeyed<Rcf>),
 }
 
 macro_rules! dispatch {
@@ -44,6 +54,7 @@ macro_rules! dispatch {
             Detector::Ewma($k) => $body,
             Detector::Mad($k) => $body,
             Detector::HoltWinters($k) => $body,
+            Detector::Rcf($k) => $body,
         }
     };
 }
@@ -54,6 +65,18 @@ pub fn specs<M: Model>() -> Vec<ParamSpec> {
     let mut s = M::specs();
     s.extend(Alerts::specs());
     s
+}
+
+/// Every key a row-scoring algorithm takes.
+pub fn row_specs<R: RowModel>() -> Vec<ParamSpec> {
+    let mut s = R::specs();
+    s.extend(Alerts::specs());
+    s
+}
+
+fn build_rows<R: RowModel>(obj: &Map<String, Value>) -> Result<RowKeyed<R>> {
+    let reader = Reader::new(R::NAME, obj, row_specs::<R>())?;
+    RowKeyed::build(&reader)
 }
 
 fn build<M: Model>(obj: &Map<String, Value>) -> Result<Keyed<M>> {
@@ -144,6 +167,7 @@ impl Detector {
             "ewma" => Ok(Detector::Ewma(build(&obj)?)),
             "mad" => Ok(Detector::Mad(build(&obj)?)),
             "holtwinters" => Ok(Detector::HoltWinters(build(&obj)?)),
+            "rcf" => Ok(Detector::Rcf(build_rows(&obj)?)),
             other => Err(Error::InvalidConfig(format!(
                 "unknown algorithm '{other}'; accepted: {}",
                 ALGORITHMS.join(", ")
@@ -158,6 +182,7 @@ impl Detector {
             Detector::Ewma(_) => Ewma::NAME,
             Detector::Mad(_) => Mad::NAME,
             Detector::HoltWinters(_) => HoltWinters::NAME,
+            Detector::Rcf(_) => <Rcf as RowModel>::NAME,
         }
     }
 
@@ -251,11 +276,19 @@ pub fn describe() -> String {
             "params": specs::<M>().iter().map(|s| s.to_json()).collect::<Vec<_>>(),
         })
     }
+    fn row_algo<R: RowModel>() -> Value {
+        serde_json::json!({
+            "name": R::NAME,
+            "description": R::DESCRIPTION,
+            "multivariate": R::MULTIVARIATE,
+            "params": row_specs::<R>().iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+        })
+    }
     serde_json::json!({
         "module": "wasmad-detectors",
         "version": env!("CARGO_PKG_VERSION"),
         "abi": ABI_VERSION,
-        "algorithms": [algo::<ZScore>(false), algo::<Ewma>(false), algo::<Mad>(false), algo::<HoltWinters>(false)],
+        "algorithms": [algo::<ZScore>(false), algo::<Ewma>(false), algo::<Mad>(false), algo::<HoltWinters>(false), row_algo::<Rcf>()],
         "common": common_keys(),
         "outputs": ["forecast_value", "lower_bound", "upper_bound", "score", "is_anomaly", "direction", "status", "severity", "anomaly_probability"],
     })

@@ -32,6 +32,7 @@ pub mod mad;
 pub mod model;
 pub mod rcf;
 pub mod row;
+pub mod rows;
 pub mod zscore;
 
 pub use detector::{ABI_VERSION, ALGORITHMS, Detector, describe};

@@ -8,7 +8,9 @@
 //!   JSON string literal (values must be literals: numbers, strings,
 //!   `TRUE`/`FALSE`/`NULL`).
 //! * Kinesis: `SELECT STREAM` becomes `SELECT`; `TABLE(fn(...))` becomes
-//!   `fn(...)`; `CURSOR(query)` becomes the subquery `(query)`.
+//!   `fn(...)`; `CURSOR(query)` becomes the subquery `(query)`; unquoted
+//!   `ANOMALY_SCORE` and `ANOMALY_EXPLANATION` (Kinesis folds unquoted names
+//!   to upper case, DataFusion to lower) become the quoted output names.
 //! * Azure Stream Analytics: `AnomalyDetection_SpikeAndDip(...)` and
 //!   `AnomalyDetection_ChangePoint(...)` followed by
 //!   `OVER ([PARTITION BY ...] LIMIT DURATION(unit, n) [WHEN cond])` become
@@ -46,6 +48,7 @@ pub fn rewrite(sql: &str) -> Result<String> {
     let mut changed = t.select_stream();
     changed |= t.table_wrappers();
     changed |= t.cursors();
+    changed |= t.kinesis_columns();
     changed |= t.json_objects()?;
     changed |= t.azure_over()?;
     if !changed {
@@ -139,6 +142,24 @@ impl Tokens {
                 changed = true;
             }
             i += 1;
+        }
+        changed
+    }
+
+    /// Unquoted `ANOMALY_SCORE` / `ANOMALY_EXPLANATION` -> quoted upper case.
+    fn kinesis_columns(&mut self) -> bool {
+        let mut changed = false;
+        for tok in &mut self.t {
+            if let Token::Word(w) = tok
+                && w.quote_style.is_none()
+                && (w.value.eq_ignore_ascii_case(crate::spec::ANOMALY_SCORE)
+                    || w.value
+                        .eq_ignore_ascii_case(crate::spec::ANOMALY_EXPLANATION))
+            {
+                w.value = w.value.to_ascii_uppercase();
+                w.quote_style = Some('"');
+                changed = true;
+            }
         }
         changed
     }
