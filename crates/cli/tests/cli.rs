@@ -244,13 +244,20 @@ fn bench_prints_json_lines_for_every_path() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
-    // 3 detectors x (native, wasm, wasm-bytes) + 2 key counts x (sql, sql-native).
-    assert_eq!(lines.len(), 13, "{}", stdout(&out));
+    // 3 detectors x (native, wasm, wasm-bytes) + 2 key counts x (sql, sql-over, sql-native).
+    assert_eq!(lines.len(), 15, "{}", stdout(&out));
     for l in &lines {
         assert!(l["rows_per_sec"].as_f64().is_some_and(|r| r > 0.0), "{l}");
         assert!(
-            ["native", "wasm", "wasm-bytes", "sql", "sql-native"]
-                .contains(&l["path"].as_str().unwrap_or("")),
+            [
+                "native",
+                "wasm",
+                "wasm-bytes",
+                "sql",
+                "sql-over",
+                "sql-native"
+            ]
+            .contains(&l["path"].as_str().unwrap_or("")),
             "{l}"
         );
     }
@@ -270,5 +277,13 @@ fn bench_prints_json_lines_for_every_path() {
                 .is_some_and(|n| n > 0),
             "{d} finds the spikes"
         );
+    }
+    // The OVER form and the table form find the same anomalies.
+    for l in lines.iter().filter(|l| l["path"] == "sql-over") {
+        let table = lines
+            .iter()
+            .find(|t| t["path"] == "sql" && t["keys"] == l["keys"])
+            .expect("a table-form row for each OVER-form row");
+        assert_eq!(l["anomalies"], table["anomalies"], "{l}");
     }
 }

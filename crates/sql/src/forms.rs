@@ -391,6 +391,24 @@ impl WindowForms {
             .iter()
             .map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())))
             .collect();
+        // A plain column whose name is unique in the input is read as it is;
+        // anything else becomes a helper column `__wasmad_<n>_<role>`.
+        let in_schema = input.schema().clone();
+        let column_or_hidden = |e: &Expr, role: &str, exprs: &mut Vec<Expr>| -> String {
+            if let Expr::Column(c) = e
+                && in_schema
+                    .fields()
+                    .iter()
+                    .filter(|f| f.name() == &c.name)
+                    .count()
+                    == 1
+            {
+                return c.name.clone();
+            }
+            let h = hidden(role);
+            exprs.push(e.clone().alias(&h));
+            h
+        };
         // Values: one expression, or the parts of ROW(...).
         let parts = match row_parts(&args[0]) {
             Some(p) => p,
@@ -398,16 +416,12 @@ impl WindowForms {
         };
         let mut values = Vec::new();
         for (j, (_, e)) in parts.iter().enumerate() {
-            let h = hidden(&format!("v{j}"));
-            exprs.push(e.clone().alias(&h));
-            values.push(h);
+            values.push(column_or_hidden(e, &format!("v{j}"), &mut exprs));
         }
         // Time: Confluent's second argument (which its ORDER BY names).
         let time = match form {
             Form::Confluent | Form::ConfluentRobust | Form::Forecast => {
-                let h = hidden("t");
-                exprs.push(args[1].clone().alias(&h));
-                Some(h)
+                Some(column_or_hidden(&args[1], "t", &mut exprs))
             }
             _ => None,
         };
@@ -420,9 +434,11 @@ impl WindowForms {
         }
         let mut keys = Vec::new();
         for (j, e) in partition_by.iter().enumerate() {
-            let h = hidden(&format!("k{j}"));
-            exprs.push(e.clone().alias(&h));
-            keys.push(Value::from(h));
+            keys.push(Value::from(column_or_hidden(
+                e,
+                &format!("k{j}"),
+                &mut exprs,
+            )));
         }
         let learn_when = match form {
             Form::SpikeAndDip | Form::ChangePoint => {
@@ -502,7 +518,14 @@ impl WindowForms {
             &self.backend,
             Some(default_algorithm),
         )
-        .map_err(|e| plan_datafusion_err!("{}: {e}; usage: {}", form.name(), form.usage()))?;
+        .map_err(|e| {
+            // Name helper columns by the argument they hold.
+            let text = e
+                .to_string()
+                .replace(&hidden("v0"), "(argument 1)")
+                .replace(&hidden("t"), "(argument 2)");
+            plan_datafusion_err!("{}: {text}; usage: {}", form.name(), form.usage())
+        })?;
         spec.labels = parts.into_iter().map(|(n, _)| n).collect();
         spec.learn_when = learn_when;
         let node = DetectNode::try_new(projected, spec)?;

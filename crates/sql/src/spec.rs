@@ -416,6 +416,15 @@ impl DetectSpec {
         backend: &Backend,
         default_algorithm: Option<&str>,
     ) -> Result<DetectSpec> {
+        for name in &values {
+            let (name, field) = resolve_column(input, name, "value")?;
+            if !is_numeric(field.data_type()) {
+                return plan_err!(
+                    "ML_DETECT_ANOMALIES: value column '{name}' has type {}; accepted: a numeric column (integer, float or decimal); CAST it if it holds numbers as text",
+                    field.data_type()
+                );
+            }
+        }
         if let Some(default) = default_algorithm
             && !obj.contains_key("algorithm")
         {
