@@ -28,12 +28,26 @@
 //!    never flags.
 //! 5. `x` joins the density window.
 //!
+//! # Warm-up bets: our one change to ML.NET
+//! ML.NET bets on every row from the first, with p-values from windows of
+//! one, two, three values (its bandwidth for a single value is an absolute
+//! `sqrt(2)`, whatever the data's scale). Those early p-values are often
+//! tiny, and they are still in the martingale's window when alerts begin:
+//! in seeded simulations of pure noise (sd 2 around 100, `confidence` 80)
+//! ML.NET flags a change within the first `W` scored rows in 95 of 200
+//! series for `W` = 50, and 9 of 200 for `W` = 120. We bet on every warm-up
+//! row as if its p-value were 1/2, ML.NET's own bet for its first row (so
+//! the window starts full of that bet, as ML.NET's does); scored rows bet on
+//! their p-values exactly as ML.NET does. Same simulations: no false alarm
+//! in 200 series for either `W`, and a 5-sigma shift is still flagged
+//! within 7 (`W` = 50) or 17 (`W` = 120) rows. With the default
+//! `minTrainingSize`, the martingale equals ML.NET's from the `W`-th scored
+//! row on (every warm-up bet has left the window).
+//!
 //! ML.NET does not reset the martingale after an alert: the product simply
 //! slides, so the evidence of a change leaves it `W` rows later, and the
 //! alert counter keeps those rows from re-flagging the same change. We do
-//! the same. Note that every learned row feeds the martingale, warm-up rows
-//! included (ML.NET computes p-values and bets from the first row on, with
-//! a p-value of 1/2 for the first row, whose empty window has no density).
+//! the same.
 //!
 //! # Defaults and warm-up
 //! * `confidence` 80 (range [1, 100]; ASA's documented example uses 80,
@@ -42,7 +56,7 @@
 //!   `power`, `epsilon` 0.1.
 //! * `minTrainingSize` defaults to `historySize - 1`, ML.NET's "no alert
 //!   until the window is full" rule (see [`crate::spikedip`]). Warm-up rows
-//!   are learned and feed the martingale but are not scored (score NaN).
+//!   are learned and bet on as p = 1/2, but not scored (score NaN).
 //! * NaN and infinite values are `skipped`: not scored, not learned, no bet.
 //!
 //! # Choosing `confidence`
@@ -279,7 +293,10 @@ impl ChangePoint {
         }
         let scored = self.seen >= p.min_training_size;
         let (right, mean) = self.window.right_p(x);
-        let bet = p.martingale.log_bet(tail_p(right, Side::Both));
+        // Warm-up rows are bet on as p = 1/2 (see "Warm-up bets").
+        let bet = p
+            .martingale
+            .log_bet(if scored { tail_p(right, Side::Both) } else { 0.5 });
         let w = p.history_size.max(1);
         if self.bets.is_empty() {
             self.bets.extend((0..w).map(|_| bet));

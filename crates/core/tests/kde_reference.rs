@@ -1,6 +1,7 @@
 //! `spikedip` and `changepoint` agree with a line-by-line Python
 //! transcription of ML.NET's `SequentialAnomalyDetectionTransformBase`
-//! (`tests/reference/make_kde_reference.py`, which says how to regenerate the
+//! (with changepoint's documented warm-up bets;
+//! `tests/reference/make_kde_reference.py`, which says how to regenerate the
 //! files): status and is_anomaly exactly, and the score (p-value or
 //! martingale) within 1e-9 relative, on every row of one series with NaN and
 //! inf rows, a spike, a dip, a small bump, a level shift and a flat run.
@@ -20,6 +21,7 @@ const EXPECTED: &[&str] = &[
     "kde_spikedip_h40_spikes99_expected.csv",
     "kde_spikedip_h25_dips90_expected.csv",
     "kde_changepoint_h30_expected.csv",
+    "kde_changepoint_h40_80_expected.csv",
     "kde_changepoint_h20_mixture90_expected.csv",
 ];
 

@@ -7,6 +7,9 @@ RawScoreBuffer is full" rule and _martingaleAlertCounter) and of the
 thresholds IidSpikeDetector (1 - confidence/100) and IidChangePointDetector
 (exp(W * bet(1 - confidence/100))) derive. Plain Python floats (double) and
 math.erf; ML.NET itself buffers float32 values, which this does not copy.
+The change point configs apply wasmad's one documented change to ML.NET
+(neutral_warmup: warm-up rows are bet on as p = 1/2; see changepoint.rs);
+run(..., neutral_warmup=False) is ML.NET as is.
 
 Writes kde_input.csv (t,value) and one kde_<name>_expected.csv per config:
 line 1 is the wasmad config, then t,status,score,is_anomaly where status is
@@ -55,7 +58,8 @@ def log_mixture(p):
     return math.log(p * lp + 1 - p) - 2 * math.log(-lp) - lp
 
 
-def run(xs, window, side, alert_on, threshold, martingale=None, eps=0.1):
+def run(xs, window, side, alert_on, threshold, martingale=None, eps=0.1,
+        neutral_warmup=False):
     raw = []  # RawScoreBuffer, capacity window
     ssd = 0.0  # _sumSquaredDist
     bets = []  # LogMartingaleUpdateBuffer, capacity window
@@ -90,12 +94,16 @@ def run(xs, window, side, alert_on, threshold, martingale=None, eps=0.1):
         elif side == "twosided":
             p = min(p, 1 - p)
         p = min(max(p, MIN_P), MAX_P)
+        # wasmad's one change to ML.NET (changepoint only): a row scored
+        # against fewer than window - 1 values (a warm-up row) is bet on as
+        # p = 1/2, ML.NET's own bet for its very first row.
+        bet_p = 0.5 if neutral_warmup and n < window - 1 else p
         raw.append(x)
         if len(raw) > window:
             raw.pop(0)
         score = p
         if alert_on == "martingale":
-            u = log_power(p, eps) if martingale == "power" else log_mixture(p)
+            u = log_power(bet_p, eps) if martingale == "power" else log_mixture(bet_p)
             if not bets:
                 bets = [u] * window
                 log_m += window * u
@@ -133,6 +141,8 @@ CONFIGS = [
                              "historySize": 25, "mode": "dips"}),
     ("changepoint_h30", {"algorithm": "changepoint", "confidence": 95,
                          "historySize": 30}),
+    ("changepoint_h40_80", {"algorithm": "changepoint", "confidence": 80,
+                            "historySize": 40}),
     ("changepoint_h20_mixture90", {"algorithm": "changepoint", "confidence": 90,
                                    "historySize": 20, "martingale": "mixture"}),
 ]
@@ -153,7 +163,8 @@ def main():
             mart = cfg.get("martingale", "power")
             p = 1 - conf / 100
             bet = log_power(p, 0.1) if mart == "power" else log_mixture(p)
-            out = run(xs, w, "twosided", "martingale", math.exp(w * bet), mart)
+            out = run(xs, w, "twosided", "martingale", math.exp(w * bet), mart,
+                      neutral_warmup=True)
         with open(f"kde_{name}_expected.csv", "w") as f:
             f.write(json.dumps(cfg, separators=(",", ":")) + "\n")
             f.write("t,status,score,is_anomaly\n")
