@@ -32,17 +32,13 @@
 //! ML.NET bets on every row from the first, with p-values from windows of
 //! one, two, three values (its bandwidth for a single value is an absolute
 //! `sqrt(2)`, whatever the data's scale). Those early p-values are often
-//! tiny, and they are still in the martingale's window when alerts begin:
-//! in seeded simulations of pure noise (sd 2 around 100, `confidence` 80)
-//! ML.NET flags a change within the first `W` scored rows in 95 of 200
-//! series for `W` = 50, and 9 of 200 for `W` = 120. We bet on every warm-up
-//! row as if its p-value were 1/2, ML.NET's own bet for its first row (so
-//! the window starts full of that bet, as ML.NET's does); scored rows bet on
-//! their p-values exactly as ML.NET does. Same simulations: no false alarm
-//! in 200 series for either `W`, and a 5-sigma shift is still flagged
-//! within 7 (`W` = 50) or 17 (`W` = 120) rows. With the default
-//! `minTrainingSize`, the martingale equals ML.NET's from the `W`-th scored
-//! row on (every warm-up bet has left the window).
+//! tiny, and their bets are still in the martingale's window when alerts
+//! begin, so ML.NET often flags a change at the end of its warm-up. We bet
+//! on every warm-up row as if its p-value were 1/2, ML.NET's own bet for its
+//! first row (so the window starts full of that bet, as ML.NET's does);
+//! scored rows bet on their p-values exactly as ML.NET does, and with the
+//! default `minTrainingSize` the martingale equals ML.NET's from the `W`-th
+//! scored row on (every warm-up bet has left the window).
 //!
 //! ML.NET does not reset the martingale after an alert: the product simply
 //! slides, so the evidence of a change leaves it `W` rows later, and the
@@ -66,13 +62,23 @@
 //! `+0.39` at 95. Under no change a row's log bet averages about `-0.8`
 //! (two-sided p-values lie in (0, 1/2]), and after a level shift only the
 //! first few rows have tiny p-values, because the shifted rows join the
-//! density window at once. So, as in ML.NET, `confidence` 95 rarely flags
-//! even a 5-sigma level shift, while 80 flags it within a few rows with
-//! `historySize` 50 to 120 (seeded simulations with the transcription in
-//! `tests/reference/make_kde_reference.py`: 4 series each, 5-sigma shift,
-//! `W` = 50: flagged 1-2 rows after it, one false alarm in 800 rows;
-//! `W` = 120: 5-9 rows after it, none in 1360; `W` = 20: up to 19 rows and
-//! 9 false alarms in 560). Hence our default of 80, ASA's own example.
+//! density window at once. So, as in ML.NET, `confidence` 90 or more rarely
+//! flags even a 5-sigma level shift, while 80 flags it within a few rows.
+//!
+//! Seeded simulations (`tests/reference/kde/simulate_changepoint.py`: 200
+//! series of noise, sd 2, then a 5-sigma shift after `3W` rows; power
+//! martingale, `eps` 0.1):
+//!
+//! | confidence | `W` | noise flagged in first `W` scored rows: ML.NET / ours | in the next `W` | shift missed | delay max / mean |
+//! |---|---|---|---|---|---|
+//! | 80 | 20  | 197 / 18 | 40 | 0   | 19 / 2.0 |
+//! | 80 | 50  | 95 / 0   | 0  | 0   | 7 / 2.0  |
+//! | 80 | 120 | 9 / 0    | 0  | 0   | 17 / 10.1 |
+//! | 90 | 20  | 35 / 0   | 0  | 104 | 14 / 3.7 |
+//! | 90 | 50, 120 | 0 / 0 | 0 | 200 | - |
+//! | 95 | 20, 50, 120 | 3 (`W` 20) / 0 | 0 | 200 | - |
+//!
+//! Hence our default of 80 (ASA's own example) and a history of 50 to 120.
 //! With defaults (`W` = 120, power, `eps` = 0.1, `confidence` 80) the
 //! threshold is `exp(120 * (ln 0.1 - 0.9 ln 0.2)) = exp(-102.5)`.
 //!
@@ -294,9 +300,11 @@ impl ChangePoint {
         let scored = self.seen >= p.min_training_size;
         let (right, mean) = self.window.right_p(x);
         // Warm-up rows are bet on as p = 1/2 (see "Warm-up bets").
-        let bet = p
-            .martingale
-            .log_bet(if scored { tail_p(right, Side::Both) } else { 0.5 });
+        let bet = p.martingale.log_bet(if scored {
+            tail_p(right, Side::Both)
+        } else {
+            0.5
+        });
         let w = p.history_size.max(1);
         if self.bets.is_empty() {
             self.bets.extend((0..w).map(|_| bet));
@@ -325,7 +333,7 @@ impl ChangePoint {
             status: Status::Ok,
             score: libm::exp(log_m).min(f64::MAX),
             anomaly,
-            up: !(right > 0.5),
+            up: right <= 0.5 || right.is_nan(),
             forecast: mean,
             lower: f64::NAN,
             upper: f64::NAN,

@@ -127,7 +127,11 @@ pub(crate) fn tail_p(right: f64, side: Side) -> f64 {
         Side::Left => 1.0 - right,
         Side::Both => right.min(1.0 - right),
     };
-    if p.is_nan() { 0.5 } else { p.clamp(MIN_P, MAX_P) }
+    if p.is_nan() {
+        0.5
+    } else {
+        p.clamp(MIN_P, MAX_P)
+    }
 }
 
 /// ML.NET's `LogPowerMartigaleBettingFunc`: `ln(eps) + (eps - 1) ln(p)`.

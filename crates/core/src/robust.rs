@@ -245,7 +245,8 @@ impl Robust {
                 if best.is_none_or(|(_, bz, _, _)| more_extreme(z, bz, p.direction)) {
                     best = Some((j, z, b.center, scale));
                 }
-                if p.impute_outliers && outside(z, t, p.direction) {
+                // (A median of huge values can overflow; then learn x.)
+                if p.impute_outliers && outside(z, t, p.direction) && b.center.is_finite() {
                     learned = b.center;
                 }
             }

@@ -249,7 +249,7 @@ impl SpikeDip {
             status: Status::Ok,
             score,
             anomaly: score <= p.alpha(),
-            up: !(right > 0.5),
+            up: right <= 0.5 || right.is_nan(),
             forecast: mean,
             lower: f64::NAN,
             upper: f64::NAN,

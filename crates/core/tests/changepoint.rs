@@ -15,7 +15,9 @@ fn try_params(json: &str) -> Result<ChangePointParams, String> {
     let obj = parse_object(json).map_err(|e| e.to_string())?;
     let r =
         Reader::new(ChangePoint::NAME, &obj, ChangePoint::specs()).map_err(|e| e.to_string())?;
-    ChangePoint::read(&r).map(|(_, p)| p).map_err(|e| e.to_string())
+    ChangePoint::read(&r)
+        .map(|(_, p)| p)
+        .map_err(|e| e.to_string())
 }
 
 /// splitmix64: seeded noise for the tests.
@@ -184,7 +186,12 @@ fn config_errors_name_the_key_and_what_is_accepted() {
     }
     let p = params("{}");
     assert_eq!(
-        (p.confidence, p.history_size, p.martingale, p.min_training_size),
+        (
+            p.confidence,
+            p.history_size,
+            p.martingale,
+            p.min_training_size
+        ),
         (80.0, 120, Martingale::Power(0.1), 119)
     );
     // exp(120 * (ln 0.1 - 0.9 ln 0.2)) = exp(-102.49091661640261)

@@ -1,7 +1,7 @@
 //! `spikedip` and `changepoint` agree with a line-by-line Python
 //! transcription of ML.NET's `SequentialAnomalyDetectionTransformBase`
 //! (with changepoint's documented warm-up bets;
-//! `tests/reference/make_kde_reference.py`, which says how to regenerate the
+//! `tests/reference/kde/make_kde_reference.py`, which says how to regenerate the
 //! files): status and is_anomaly exactly, and the score (p-value or
 //! martingale) within 1e-9 relative, on every row of one series with NaN and
 //! inf rows, a spike, a dip, a small bump, a level shift and a flat run.
@@ -27,11 +27,11 @@ const EXPECTED: &[&str] = &[
 
 fn read(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/reference")
+        .join("tests/reference/kde")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}; run tests/reference/make_kde_reference.py",
+            "{}: {e}; run make_kde_reference.py in tests/reference/kde",
             path.display()
         )
     })
@@ -44,17 +44,17 @@ fn float(s: &str) -> f64 {
 
 /// Runs the config on line 1 over the input, one `Step` per row.
 fn run(config: &str, xs: &[f64]) -> Vec<Step> {
-    let obj = parse_object(config).unwrap();
-    match obj["algorithm"].as_str().unwrap() {
+    let obj = parse_object(config).expect("config on line 1");
+    match obj["algorithm"].as_str().expect("algorithm") {
         "spikedip" => {
-            let r = Reader::new(SpikeDip::NAME, &obj, SpikeDip::specs()).unwrap();
-            let (_, p) = SpikeDip::read(&r).unwrap();
+            let r = Reader::new(SpikeDip::NAME, &obj, SpikeDip::specs()).expect("keys");
+            let (_, p) = SpikeDip::read(&r).expect("params");
             let mut m = SpikeDip::new(&p);
             xs.iter().map(|x| m.update(*x, &p)).collect()
         }
         "changepoint" => {
-            let r = Reader::new(ChangePoint::NAME, &obj, ChangePoint::specs()).unwrap();
-            let (_, p) = ChangePoint::read(&r).unwrap();
+            let r = Reader::new(ChangePoint::NAME, &obj, ChangePoint::specs()).expect("keys");
+            let (_, p) = ChangePoint::read(&r).expect("params");
             let mut m = ChangePoint::new(&p);
             xs.iter().map(|x| m.update(*x, &p)).collect()
         }
@@ -108,4 +108,23 @@ fn matches_the_ml_net_transcription() {
             assert!(flagged > 0, "{name}: nothing flagged");
         }
     }
+}
+
+#[test]
+fn every_expected_file_is_checked() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/kde");
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+        .expect("tests/reference/kde exists")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with("_expected.csv"))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = EXPECTED.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed, "EXPECTED must list every *_expected.csv");
 }

@@ -36,11 +36,7 @@ fn width_one_scores_exactly_like_mad() {
             _ => 10.0 + ((i * 37) % 11) as f64 * 0.3,
         })
         .collect();
-    for extra in [
-        "",
-        r#","direction":"up""#,
-        r#","direction":"down""#,
-    ] {
+    for extra in ["", r#","direction":"up""#, r#","direction":"down""#] {
         let cfg = format!(r#""window":25,"minTrainingSize":10,"threshold":3{extra}"#);
         let mut d = Detector::from_config(&format!(r#"{{"algorithm":"mad",{cfg}}}"#)).unwrap();
         let ts: Vec<i64> = (0..xs.len() as i64).collect();
@@ -82,10 +78,7 @@ fn a_spike_in_one_column_is_flagged_and_attributed() {
     for i in 0..40 {
         let s = m.update(&[base(i), 100.0 + base(i + 1), -base(i + 2)], &p, &mut z);
         assert!(!s.anomaly, "row {i}");
-        assert_eq!(
-            s.status,
-            if i < 20 { Status::Warmup } else { Status::Ok }
-        );
+        assert_eq!(s.status, if i < 20 { Status::Warmup } else { Status::Ok });
     }
     // Column 1 (median 110, MAD 0.75, scale 1.11195) dips to 80: z = -27.
     let s = m.update(&[10.0, 80.0, -10.0], &p, &mut z);
@@ -101,8 +94,15 @@ fn a_spike_in_one_column_is_flagged_and_attributed() {
     assert!(flags::is_anomaly(f) && !flags::is_up(f));
 
     // The most extreme column wins, sign kept: +12 in column 0 beats -11 in 2.
-    let s = m.update(&[10.0 + 12.0 * 1.1119, 110.0, -10.0 - 11.0 * 1.1119], &p, &mut z);
-    assert!(s.anomaly && s.up && s.score > 11.0 && z[2] < -10.0, "{s:?} {z:?}");
+    let s = m.update(
+        &[10.0 + 12.0 * 1.1119, 110.0, -10.0 - 11.0 * 1.1119],
+        &p,
+        &mut z,
+    );
+    assert!(
+        s.anomaly && s.up && s.score > 11.0 && z[2] < -10.0,
+        "{s:?} {z:?}"
+    );
 }
 
 #[test]
@@ -161,7 +161,11 @@ fn impute_outliers_keeps_the_median_still_during_a_burst() {
     // ...) but it ends within 0.1 of 10, and every burst row is flagged.
     // Without it, 8 of the 20 values are 100 and the median moves to 11.
     let (imputed, p, flagged) = after_burst(true, 8);
-    assert!((imputed.median(0) - 10.0).abs() < 0.1, "{}", imputed.median(0));
+    assert!(
+        (imputed.median(0) - 10.0).abs() < 0.1,
+        "{}",
+        imputed.median(0)
+    );
     assert_eq!(flagged, 8);
     let (raw, _, flagged_raw) = after_burst(false, 8);
     assert_eq!(raw.median(0), 11.0);
@@ -180,7 +184,11 @@ fn impute_outliers_keeps_the_median_still_during_a_burst() {
     // become the baseline (later burst rows are no longer flagged); with it
     // every one is flagged.
     let (imputed, _, flagged) = after_burst(true, 15);
-    assert!((imputed.median(0) - 10.0).abs() < 0.1, "{}", imputed.median(0));
+    assert!(
+        (imputed.median(0) - 10.0).abs() < 0.1,
+        "{}",
+        imputed.median(0)
+    );
     assert_eq!(flagged, 15);
     let (raw, _, flagged_raw) = after_burst(false, 15);
     assert_eq!(raw.median(0), 100.0);
@@ -222,7 +230,10 @@ fn nan_columns_are_skipped_and_all_nan_rows_change_nothing() {
     }
     // A row of the wrong width is skipped too.
     assert_eq!(m.update(&[1.0], &p, &mut z).status, Status::Skipped);
-    assert_eq!(m.update(&[1.0, 2.0, 3.0], &p, &mut z).status, Status::Skipped);
+    assert_eq!(
+        m.update(&[1.0, 2.0, 3.0], &p, &mut z).status,
+        Status::Skipped
+    );
     assert_eq!(postcard::to_allocvec(&m).unwrap(), before);
     assert_eq!((m.seen(), m.width()), (12, 2));
 
@@ -239,7 +250,12 @@ fn nan_columns_are_skipped_and_all_nan_rows_change_nothing() {
 fn config_defaults_and_errors() {
     let p = params("{}");
     assert_eq!(
-        (p.window, p.threshold, p.min_training_size, p.impute_outliers),
+        (
+            p.window,
+            p.threshold,
+            p.min_training_size,
+            p.impute_outliers
+        ),
         (60, 3.0, 30, false)
     );
     assert_eq!(p.direction, Direction::Both);

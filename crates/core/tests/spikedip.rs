@@ -12,7 +12,9 @@ fn params(json: &str) -> SpikeDipParams {
 fn try_params(json: &str) -> Result<SpikeDipParams, String> {
     let obj = parse_object(json).map_err(|e| e.to_string())?;
     let r = Reader::new(SpikeDip::NAME, &obj, SpikeDip::specs()).map_err(|e| e.to_string())?;
-    SpikeDip::read(&r).map(|(_, p)| p).map_err(|e| e.to_string())
+    SpikeDip::read(&r)
+        .map(|(_, p)| p)
+        .map_err(|e| e.to_string())
 }
 
 /// A noisy level around 10 (period-7 pattern, spread ~1).

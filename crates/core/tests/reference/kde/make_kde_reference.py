@@ -174,4 +174,5 @@ def main():
         print(name, "flagged rows:", flagged)
 
 
-main()
+if __name__ == "__main__":
+    main()
