@@ -18,7 +18,9 @@
 //!    martingale `exp(sum)` (ASA's `Score`), which grows while p-values stay
 //!    small, i.e. while recent values keep falling outside the history's
 //!    density. It is capped at `f64::MAX`; the comparison below is done on
-//!    the logarithm, so the cap never changes a flag.
+//!    the logarithm, so the cap never changes a flag (ML.NET compares the
+//!    exponentials, whose threshold overflows to infinity for long windows,
+//!    e.g. `W` = 1200 at `confidence` 99).
 //! 4. Threshold, as ML.NET computes it from `confidence`:
 //!    `exp(W * bet(1 - confidence/100))`, the martingale of `W` consecutive
 //!    p-values equal to `1 - confidence/100`. The row is flagged when the
@@ -81,6 +83,11 @@
 //! Hence our default of 80 (ASA's own example) and a history of 50 to 120.
 //! With defaults (`W` = 120, power, `eps` = 0.1, `confidence` 80) the
 //! threshold is `exp(120 * (ln 0.1 - 0.9 ln 0.2)) = exp(-102.5)`.
+//!
+//! # Cost
+//! `historySize` `erf`s and `log`s per row: about 2 us per row at 120 and
+//! 25 us at 1200 (native, release); the state is the value window and the
+//! bet window (16 bytes per `historySize`).
 //!
 //! # Output ([`Step`])
 //! `score` = the martingale; `anomaly`; `up` when `P(X >= x) <= 1/2` (the

@@ -229,6 +229,23 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_layout_is_unchanged_by_rolling_window() {
+        // Before `RollingWindow`, `Mad` was `{ seen, ring, sorted }`; postcard
+        // writes nested structs inline, so old snapshots still read.
+        let p = MadParams { window: 3 };
+        let mut m = Mad::new(&p);
+        for x in [3.0, 1.0, 2.0, 5.0] {
+            m.learn(x, &p);
+        }
+        let old: (u64, VecDeque<f64>, Vec<f64>) =
+            (4, VecDeque::from([1.0, 2.0, 5.0]), vec![1.0, 2.0, 5.0]);
+        let bytes = postcard::to_allocvec(&old).expect("serialise");
+        assert_eq!(postcard::to_allocvec(&m).expect("serialise"), bytes);
+        let back: Mad = postcard::from_bytes(&bytes).expect("deserialise");
+        assert_eq!(back, m);
+    }
+
+    #[test]
     fn mad_of_two_runs_matches_sorting() {
         let cases: &[&[f64]] = &[
             &[1.0],

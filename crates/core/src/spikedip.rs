@@ -27,14 +27,20 @@
 //!   `historySize - 1` values before it. Until then rows have status
 //!   `warmup` (learned, score NaN; ML.NET still reports their p-values).
 //!   A smaller `minTrainingSize` scores earlier, against a partial window.
+//!   A larger one only waits longer (the window still holds `historySize`).
 //! * NaN and infinite values are `skipped`: neither scored nor learned
 //!   (ML.NET likewise leaves NaN raw scores out of its window).
+//!
+//! # Cost
+//! `historySize` `erf`s per row: about 2 us per row at 120 and 19 us at
+//! 1200 (native, release); the state is the window (8 bytes per value).
 //!
 //! # Output ([`Step`])
 //! `score` = the p-value above; `anomaly`; `up` when `P(X >= x) <= 1/2`
 //! (the row lies at or above the density's median: a spike side);
 //! `forecast` = the window mean (the density's mean); `lower`/`upper` NaN
-//! (the density's quantiles are not computed).
+//! (the density's quantiles are not computed: each would need a root
+//! search costing several times the p-value itself).
 //!
 //! # API
 //! ```

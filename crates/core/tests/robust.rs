@@ -200,6 +200,10 @@ fn nan_columns_are_skipped_and_all_nan_rows_change_nothing() {
     let p = params(r#"{"window":10,"minTrainingSize":5}"#);
     let mut m = Robust::new(&p);
     let mut z = [0.0; 2];
+    // An all-NaN first row does not even fix the width.
+    let s = m.update(&[f64::NAN; 3], &p, &mut z);
+    assert_eq!((s.status, m.width(), m.seen()), (Status::Skipped, 0, 0));
+    assert_eq!(m, Robust::new(&p));
     // Column 1 is NaN on even rows, so it learns half as fast.
     let mut statuses = Vec::new();
     for i in 0..12 {
