@@ -19,6 +19,7 @@
 
 pub mod alert;
 pub mod bytes;
+pub mod changepoint;
 pub mod config;
 pub mod detector;
 pub mod engine;
@@ -27,12 +28,16 @@ pub mod ewma;
 pub mod flags;
 pub mod gauss;
 pub mod holtwinters;
+pub mod kde;
 pub mod likelihood;
 pub mod mad;
 pub mod model;
 pub mod rcf;
+pub mod robust;
 pub mod row;
 pub mod rows;
+pub mod spikedip;
+pub mod step;
 pub mod zscore;
 
 pub use detector::{ABI_VERSION, ALGORITHMS, Detector, describe};

@@ -24,13 +24,100 @@ pub struct MadParams {
     pub window: u64,
 }
 
-/// A rolling window kept twice: in arrival order (to expire the oldest) and
-/// sorted (for the median, O(log w) search plus O(w) shift per row).
+/// One key's state: values learned and the rolling window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mad {
     seen: u64,
+    window: RollingWindow,
+}
+
+/// A rolling window kept twice: in arrival order (to expire the oldest) and
+/// sorted (for the median, O(log w) search plus O(w) shift per row). Shared
+/// with [`crate::robust`] (one per column). Serialises as its two fields in
+/// order, so [`Mad`] snapshots are unchanged by its introduction.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RollingWindow {
     ring: VecDeque<f64>,
     sorted: Vec<f64>,
+}
+
+impl RollingWindow {
+    /// An empty window.
+    pub fn new() -> Self {
+        RollingWindow::default()
+    }
+
+    /// Values held.
+    pub fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// True when no value is held.
+    pub fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
+    /// The median of the window (NaN when empty).
+    pub fn median(&self) -> f64 {
+        if self.sorted.is_empty() {
+            f64::NAN
+        } else {
+            median_sorted(&self.sorted)
+        }
+    }
+
+    /// Median and robust scale: `1.4826 * MAD`, or, when the MAD is 0 (more
+    /// than half the window identical), `sqrt(pi/2) *` the mean absolute
+    /// deviation from the median (0 only for a constant window). NaN for an
+    /// empty window.
+    pub fn baseline(&self) -> Baseline {
+        let s = &self.sorted;
+        if s.is_empty() {
+            return Baseline {
+                center: f64::NAN,
+                scale: f64::NAN,
+            };
+        }
+        let m = median_sorted(s);
+        let mad = mad_sorted(s, m);
+        let scale = if mad > 0.0 {
+            MAD_SCALE * mad
+        } else {
+            let mean_ad = s.iter().map(|v| (v - m).abs()).sum::<f64>() / s.len() as f64;
+            MEAN_AD_SCALE * mean_ad
+        };
+        Baseline { center: m, scale }
+    }
+
+    /// Append `x`, first expiring the oldest value once `window` are held.
+    pub fn push(&mut self, x: f64, window: u64) {
+        if self.ring.len() as u64 >= window
+            && let Some(old) = self.ring.pop_front()
+        {
+            let at = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
+            if at < self.sorted.len() {
+                self.sorted.remove(at);
+            }
+        }
+        self.ring.push_back(x);
+        let at = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());
+        self.sorted.insert(at, x);
+    }
+
+    /// At most `window` finite values, and `sorted` exactly `ring` sorted.
+    pub fn is_consistent(&self, window: u64) -> bool {
+        // `sorted` must be exactly `ring` in `push`'s order: otherwise expiring
+        // a value removes the wrong one (or none) and the two drift apart.
+        let mut expected: Vec<f64> = self.ring.iter().copied().collect();
+        expected.sort_by(f64::total_cmp);
+        self.ring.len() as u64 <= window
+            && self.ring.iter().all(|v| v.is_finite())
+            && expected.len() == self.sorted.len()
+            && expected
+                .iter()
+                .zip(&self.sorted)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+    }
 }
 
 fn median_sorted(s: &[f64]) -> f64 {
@@ -106,8 +193,7 @@ impl Model for Mad {
     fn new(_: &MadParams) -> Self {
         Mad {
             seen: 0,
-            ring: VecDeque::new(),
-            sorted: Vec::new(),
+            window: RollingWindow::new(),
         }
     }
 
@@ -116,51 +202,16 @@ impl Model for Mad {
     }
 
     fn baseline(&self, _: &MadParams) -> Baseline {
-        let s = &self.sorted;
-        if s.is_empty() {
-            return Baseline {
-                center: f64::NAN,
-                scale: f64::NAN,
-            };
-        }
-        let m = median_sorted(s);
-        let mad = mad_sorted(s, m);
-        let scale = if mad > 0.0 {
-            MAD_SCALE * mad
-        } else {
-            let mean_ad = s.iter().map(|v| (v - m).abs()).sum::<f64>() / s.len() as f64;
-            MEAN_AD_SCALE * mean_ad
-        };
-        Baseline { center: m, scale }
+        self.window.baseline()
     }
 
     fn learn(&mut self, x: f64, p: &MadParams) {
         self.seen += 1;
-        if self.ring.len() as u64 >= p.window
-            && let Some(old) = self.ring.pop_front()
-        {
-            let at = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
-            if at < self.sorted.len() {
-                self.sorted.remove(at);
-            }
-        }
-        self.ring.push_back(x);
-        let at = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());
-        self.sorted.insert(at, x);
+        self.window.push(x, p.window);
     }
 
     fn is_consistent(&self, p: &MadParams) -> bool {
-        // `sorted` must be exactly `ring` in `learn`'s order: otherwise expiring
-        // a value removes the wrong one (or none) and the two drift apart.
-        let mut expected: Vec<f64> = self.ring.iter().copied().collect();
-        expected.sort_by(f64::total_cmp);
-        self.ring.len() as u64 <= p.window
-            && self.ring.iter().all(|v| v.is_finite())
-            && expected.len() == self.sorted.len()
-            && expected
-                .iter()
-                .zip(&self.sorted)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
+        self.window.is_consistent(p.window)
     }
 }
 
@@ -175,6 +226,23 @@ mod tests {
         let mut d: Vec<f64> = s.iter().map(|x| (x - m).abs()).collect();
         d.sort_by(f64::total_cmp);
         median_sorted(&d)
+    }
+
+    #[test]
+    fn snapshot_layout_is_unchanged_by_rolling_window() {
+        // Before `RollingWindow`, `Mad` was `{ seen, ring, sorted }`; postcard
+        // writes nested structs inline, so old snapshots still read.
+        let p = MadParams { window: 3 };
+        let mut m = Mad::new(&p);
+        for x in [3.0, 1.0, 2.0, 5.0] {
+            m.learn(x, &p);
+        }
+        let old: (u64, VecDeque<f64>, Vec<f64>) =
+            (4, VecDeque::from([1.0, 2.0, 5.0]), vec![1.0, 2.0, 5.0]);
+        let bytes = postcard::to_allocvec(&old).expect("serialise");
+        assert_eq!(postcard::to_allocvec(&m).expect("serialise"), bytes);
+        let back: Mad = postcard::from_bytes(&bytes).expect("deserialise");
+        assert_eq!(back, m);
     }
 
     #[test]
