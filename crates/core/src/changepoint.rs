@@ -189,7 +189,7 @@ pub struct ChangePoint {
 
 impl ChangePoint {
     /// The `algorithm` name in configs.
-    pub const NAME: &'static str = "changepoint";
+    pub const NAME: &'static str = "change_point";
     /// One line for `describe()`.
     pub const DESCRIPTION: &'static str = "Azure Stream Analytics AnomalyDetection_ChangePoint (ML.NET IidChangePointDetector): kernel density p-values fed to a windowed power (or mixture) martingale; score = martingale, flagged above ML.NET's confidence threshold.";
 

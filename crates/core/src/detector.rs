@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::alert::{self, Alerts};
+use crate::changepoint::ChangePoint;
 use crate::config::{Common, ParamSpec, Reader, parse_object};
 use crate::engine::{Input, Keyed, Scores};
 use crate::error::{Error, Result};
@@ -12,7 +13,9 @@ use crate::holtwinters::HoltWinters;
 use crate::mad::Mad;
 use crate::model::Model;
 use crate::rcf::Rcf;
+use crate::robust::Robust;
 use crate::row::{RowKeyed, RowModel};
+use crate::spikedip::SpikeDip;
 use crate::zscore::ZScore;
 
 /// The ABI version of `wit/detector.wit` this crate implements.
@@ -30,6 +33,9 @@ pub const ALGORITHMS: &[&str] = &[
     Mad::NAME,
     HoltWinters::NAME,
     <Rcf as RowModel>::NAME,
+    <SpikeDip as RowModel>::NAME,
+    <ChangePoint as RowModel>::NAME,
+    <Robust as RowModel>::NAME,
 ];
 
 /// A detector of any algorithm, holding one model per key.
@@ -45,6 +51,12 @@ pub enum Detector {
     HoltWinters(Keyed<HoltWinters>),
     /// See [`crate::rcf`]. (New variants go last: snapshots name variants by index.)
     Rcf(RowKeyed<Rcf>),
+    /// See [`crate::spikedip`].
+    SpikeDip(RowKeyed<SpikeDip>),
+    /// See [`crate::changepoint`].
+    ChangePoint(RowKeyed<ChangePoint>),
+    /// See [`crate::robust`].
+    Robust(RowKeyed<Robust>),
 }
 
 macro_rules! dispatch {
@@ -55,6 +67,9 @@ macro_rules! dispatch {
             Detector::Mad($k) => $body,
             Detector::HoltWinters($k) => $body,
             Detector::Rcf($k) => $body,
+            Detector::SpikeDip($k) => $body,
+            Detector::ChangePoint($k) => $body,
+            Detector::Robust($k) => $body,
         }
     };
 }
@@ -168,6 +183,9 @@ impl Detector {
             "mad" => Ok(Detector::Mad(build(&obj)?)),
             "holtwinters" => Ok(Detector::HoltWinters(build(&obj)?)),
             "rcf" => Ok(Detector::Rcf(build_rows(&obj)?)),
+            "spike_dip" | "spikedip" | "spikeanddip" => Ok(Detector::SpikeDip(build_rows(&obj)?)),
+            "change_point" | "changepoint" => Ok(Detector::ChangePoint(build_rows(&obj)?)),
+            "robust" => Ok(Detector::Robust(build_rows(&obj)?)),
             other => Err(Error::InvalidConfig(format!(
                 "unknown algorithm '{other}'; accepted: {}",
                 ALGORITHMS.join(", ")
@@ -183,6 +201,9 @@ impl Detector {
             Detector::Mad(_) => Mad::NAME,
             Detector::HoltWinters(_) => HoltWinters::NAME,
             Detector::Rcf(_) => <Rcf as RowModel>::NAME,
+            Detector::SpikeDip(_) => <SpikeDip as RowModel>::NAME,
+            Detector::ChangePoint(_) => <ChangePoint as RowModel>::NAME,
+            Detector::Robust(_) => <Robust as RowModel>::NAME,
         }
     }
 
@@ -288,7 +309,7 @@ pub fn describe() -> String {
         "module": "wasmad-detectors",
         "version": env!("CARGO_PKG_VERSION"),
         "abi": ABI_VERSION,
-        "algorithms": [algo::<ZScore>(false), algo::<Ewma>(false), algo::<Mad>(false), algo::<HoltWinters>(false), row_algo::<Rcf>()],
+        "algorithms": [algo::<ZScore>(false), algo::<Ewma>(false), algo::<Mad>(false), algo::<HoltWinters>(false), row_algo::<Rcf>(), row_algo::<SpikeDip>(), row_algo::<ChangePoint>(), row_algo::<Robust>()],
         "common": common_keys(),
         "outputs": ["forecast_value", "lower_bound", "upper_bound", "score", "is_anomaly", "direction", "status", "severity", "anomaly_probability"],
     })

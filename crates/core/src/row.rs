@@ -69,6 +69,13 @@ pub trait RowModel: Clone + Serialize + DeserializeOwned + Send + 'static {
     fn specs() -> Vec<ParamSpec>;
     /// Read and validate the algorithm's keys.
     fn params(reader: &Reader<'_>, common: &mut Common) -> Result<Self::Params>;
+    /// The common settings and the params. By default the common keys are
+    /// read first; algorithms without them derive [`Common`] themselves.
+    fn read(reader: &Reader<'_>) -> Result<(Common, Self::Params)> {
+        let mut common = reader.common()?;
+        let params = Self::params(reader, &mut common)?;
+        Ok((common, params))
+    }
     /// The params as JSON, for the effective config.
     fn params_json(params: &Self::Params) -> Map<String, Value>;
     /// The extra outputs (name, values per row) for rows of `width` values.
@@ -108,8 +115,7 @@ pub struct RowKeyed<R: RowModel> {
 impl<R: RowModel> RowKeyed<R> {
     /// Build from a config object.
     pub fn build(reader: &Reader<'_>) -> Result<Self> {
-        let mut common = reader.common()?;
-        let params = R::params(reader, &mut common)?;
+        let (common, params) = R::read(reader)?;
         let alerts = Alerts::read(reader)?;
         if alerts.likelihood.is_some() {
             return Err(Error::InvalidConfig(format!(
@@ -136,12 +142,21 @@ impl<R: RowModel> RowKeyed<R> {
     pub fn config_value(&self) -> Value {
         let mut m = Map::new();
         m.insert("algorithm".into(), R::NAME.into());
-        m.insert("threshold".into(), self.common.threshold.into());
-        m.insert(
-            "minTrainingSize".into(),
-            self.common.min_training_size.into(),
-        );
-        m.insert("direction".into(), self.common.direction.as_str().into());
+        // Only the common keys the algorithm takes (some derive them).
+        let specs = R::specs();
+        let takes = |k: &str| specs.iter().any(|s| s.key == k);
+        if takes("threshold") {
+            m.insert("threshold".into(), self.common.threshold.into());
+        }
+        if takes("minTrainingSize") {
+            m.insert(
+                "minTrainingSize".into(),
+                self.common.min_training_size.into(),
+            );
+        }
+        if takes("direction") {
+            m.insert("direction".into(), self.common.direction.as_str().into());
+        }
         m.extend(R::params_json(&self.params));
         m.extend(self.alerts.to_json());
         Value::Object(m)

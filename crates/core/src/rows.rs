@@ -4,11 +4,181 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::changepoint::{ChangePoint, ChangePointParams};
 use crate::config::{Common, ParamSpec, Reader};
 use crate::error::Result;
 use crate::flags::Status;
 use crate::rcf::{self, Rcf, RcfParams};
+use crate::robust::{Robust, RobustParams};
 use crate::row::{RowModel, RowStep};
+use crate::spikedip::{SpikeDip, SpikeDipParams};
+use crate::step::Step;
+
+/// A [`Step`] of the KDE and robust detectors as a [`RowStep`]; `ratio`
+/// grades severity (1 at the threshold).
+fn from_step(s: Step, ratio: f64) -> RowStep {
+    RowStep {
+        status: s.status,
+        forecast: s.forecast,
+        lower: s.lower,
+        upper: s.upper,
+        score: s.score,
+        anomaly: s.anomaly,
+        up: s.up,
+        ratio,
+    }
+}
+
+impl RowModel for SpikeDip {
+    type Params = SpikeDipParams;
+    const NAME: &'static str = SpikeDip::NAME;
+    const DESCRIPTION: &'static str = SpikeDip::DESCRIPTION;
+    const MULTIVARIATE: bool = false;
+
+    fn specs() -> Vec<ParamSpec> {
+        SpikeDip::specs()
+    }
+    fn params(reader: &Reader<'_>, common: &mut Common) -> Result<SpikeDipParams> {
+        SpikeDip::params(reader, common)
+    }
+    fn read(reader: &Reader<'_>) -> Result<(Common, SpikeDipParams)> {
+        SpikeDip::read(reader)
+    }
+    fn params_json(p: &SpikeDipParams) -> Map<String, Value> {
+        SpikeDip::params_json(p)
+    }
+    fn extras(_: &SpikeDipParams, _: usize) -> Vec<(&'static str, usize)> {
+        Vec::new()
+    }
+    fn new(p: &SpikeDipParams, _: &Common, _: usize) -> Result<Self> {
+        Ok(SpikeDip::new(p))
+    }
+    fn width(&self) -> usize {
+        1
+    }
+    fn step(
+        &mut self,
+        _: i64,
+        row: &[f64],
+        p: &SpikeDipParams,
+        _: &Common,
+        _: &mut [f64],
+    ) -> RowStep {
+        let s = self.update(row[0], p);
+        // p-value: the smaller, the more anomalous; 1 at the threshold alpha.
+        let ratio = if s.score > 0.0 {
+            p.alpha() / s.score
+        } else {
+            f64::INFINITY
+        };
+        from_step(s, ratio)
+    }
+    fn is_consistent(&self, p: &SpikeDipParams) -> bool {
+        SpikeDip::is_consistent(self, p)
+    }
+}
+
+impl RowModel for ChangePoint {
+    type Params = ChangePointParams;
+    const NAME: &'static str = ChangePoint::NAME;
+    const DESCRIPTION: &'static str = ChangePoint::DESCRIPTION;
+    const MULTIVARIATE: bool = false;
+
+    fn specs() -> Vec<ParamSpec> {
+        ChangePoint::specs()
+    }
+    fn params(reader: &Reader<'_>, common: &mut Common) -> Result<ChangePointParams> {
+        ChangePoint::params(reader, common)
+    }
+    fn read(reader: &Reader<'_>) -> Result<(Common, ChangePointParams)> {
+        ChangePoint::read(reader)
+    }
+    fn params_json(p: &ChangePointParams) -> Map<String, Value> {
+        ChangePoint::params_json(p)
+    }
+    fn extras(_: &ChangePointParams, _: usize) -> Vec<(&'static str, usize)> {
+        Vec::new()
+    }
+    fn new(p: &ChangePointParams, _: &Common, _: usize) -> Result<Self> {
+        Ok(ChangePoint::new(p))
+    }
+    fn width(&self) -> usize {
+        1
+    }
+    fn step(
+        &mut self,
+        _: i64,
+        row: &[f64],
+        p: &ChangePointParams,
+        _: &Common,
+        _: &mut [f64],
+    ) -> RowStep {
+        let s = self.update(row[0], p);
+        let t = p.threshold();
+        let ratio = if t > 0.0 { s.score / t } else { 0.0 };
+        from_step(s, ratio)
+    }
+    fn is_consistent(&self, p: &ChangePointParams) -> bool {
+        ChangePoint::is_consistent(self, p)
+    }
+}
+
+impl RowModel for Robust {
+    type Params = RobustParams;
+    const NAME: &'static str = Robust::NAME;
+    const DESCRIPTION: &'static str = Robust::DESCRIPTION;
+    const MULTIVARIATE: bool = true;
+
+    fn specs() -> Vec<ParamSpec> {
+        Robust::specs()
+    }
+    fn params(reader: &Reader<'_>, common: &mut Common) -> Result<RobustParams> {
+        Robust::params(reader, common)
+    }
+    fn params_json(p: &RobustParams) -> Map<String, Value> {
+        Robust::params_json(p)
+    }
+    /// `attribution`: each column's |robust z| as (high, low): high when
+    /// above its median, low when below. The row's score is the largest.
+    fn extras(_: &RobustParams, width: usize) -> Vec<(&'static str, usize)> {
+        vec![("attribution", 2 * width)]
+    }
+    fn new(p: &RobustParams, _: &Common, _: usize) -> Result<Self> {
+        Ok(Robust::new(p))
+    }
+    fn width(&self) -> usize {
+        Robust::width(self)
+    }
+    fn step(
+        &mut self,
+        _: i64,
+        row: &[f64],
+        p: &RobustParams,
+        common: &Common,
+        extras: &mut [f64],
+    ) -> RowStep {
+        let width = row.len();
+        let mut z = [0.0f64; 30];
+        let s = self.update(row, p, &mut z[..width]);
+        if s.status == Status::Ok {
+            for (j, zj) in z[..width].iter().enumerate() {
+                let (high, low) = if zj.is_nan() {
+                    (f64::NAN, f64::NAN)
+                } else if *zj >= 0.0 {
+                    (*zj, 0.0)
+                } else {
+                    (0.0, -zj)
+                };
+                extras[2 * j] = high;
+                extras[2 * j + 1] = low;
+            }
+        }
+        from_step(s, s.score.abs() / common.threshold)
+    }
+    fn is_consistent(&self, p: &RobustParams) -> bool {
+        Robust::is_consistent(self, p)
+    }
+}
 
 /// `rcf` params plus whether to compute attribution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -151,7 +151,7 @@ pub(crate) fn read_min_training(reader: &Reader<'_>, history: u64) -> Result<u64
 
 impl SpikeDip {
     /// The `algorithm` name in configs.
-    pub const NAME: &'static str = "spikedip";
+    pub const NAME: &'static str = "spike_dip";
     /// One line for `describe()`.
     pub const DESCRIPTION: &'static str = "Azure Stream Analytics AnomalyDetection_SpikeAndDip (ML.NET IidSpikeDetector): kernel density p-value of each row against the last historySize rows; score = p-value, flagged when <= 1 - confidence/100.";
 

@@ -157,27 +157,27 @@ fn config_errors_name_the_key_and_what_is_accepted() {
     let cases = [
         (
             r#"{"confidence":0}"#,
-            "'confidence' = 0 is out of range for algorithm 'changepoint'; accepted: number >= 1 and <= 100",
+            "'confidence' = 0 is out of range for algorithm 'change_point'; accepted: number >= 1 and <= 100",
         ),
         (
             r#"{"confidence":101}"#,
-            "'confidence' = 101 is out of range for algorithm 'changepoint'; accepted: number >= 1 and <= 100",
+            "'confidence' = 101 is out of range for algorithm 'change_point'; accepted: number >= 1 and <= 100",
         ),
         (
             r#"{"historySize":1}"#,
-            "'historySize' = 1 is out of range for algorithm 'changepoint'; accepted: integer >= 3 and <= 100000",
+            "'historySize' = 1 is out of range for algorithm 'change_point'; accepted: integer >= 3 and <= 100000",
         ),
         (
             r#"{"epsilon":1}"#,
-            "'epsilon' = 1 is out of range for algorithm 'changepoint'; accepted: number > 0 and < 1",
+            "'epsilon' = 1 is out of range for algorithm 'change_point'; accepted: number > 0 and < 1",
         ),
         (
             r#"{"martingale":"none"}"#,
-            "'martingale' = \"none\" has the wrong type for algorithm 'changepoint'; accepted: one of power, mixture",
+            "'martingale' = \"none\" has the wrong type for algorithm 'change_point'; accepted: one of power, mixture",
         ),
         (
             r#"{"mode":"spikes"}"#,
-            "unknown key 'mode' for algorithm 'changepoint'; accepted keys: algorithm, confidence, historySize, martingale, epsilon, minTrainingSize",
+            "unknown key 'mode' for algorithm 'change_point'; accepted keys: algorithm, confidence, historySize, martingale, epsilon, minTrainingSize",
         ),
     ];
     for (json, want) in cases {

@@ -162,38 +162,38 @@ fn config_errors_name_the_key_and_what_is_accepted() {
     let cases = [
         (
             r#"{"confidence":0}"#,
-            "'confidence' = 0 is out of range for algorithm 'spikedip'; accepted: number >= 1 and <= 100",
+            "'confidence' = 0 is out of range for algorithm 'spike_dip'; accepted: number >= 1 and <= 100",
         ),
         (
             r#"{"confidence":101}"#,
-            "'confidence' = 101 is out of range for algorithm 'spikedip'; accepted: number >= 1 and <= 100",
+            "'confidence' = 101 is out of range for algorithm 'spike_dip'; accepted: number >= 1 and <= 100",
         ),
         (
             r#"{"mode":"both"}"#,
-            "'mode' = \"both\" has the wrong type for algorithm 'spikedip'; accepted: one of spikes, dips, spikesanddips",
+            "'mode' = \"both\" has the wrong type for algorithm 'spike_dip'; accepted: one of spikes, dips, spikesanddips",
         ),
         (
             r#"{"historySize":1}"#,
-            "'historySize' = 1 is out of range for algorithm 'spikedip'; accepted: integer >= 3 and <= 100000",
+            "'historySize' = 1 is out of range for algorithm 'spike_dip'; accepted: integer >= 3 and <= 100000",
         ),
         (
             r#"{"historySize":2.5}"#,
-            "'historySize' = 2.5 has the wrong type for algorithm 'spikedip'; accepted: an integer >= 3 and <= 100000",
+            "'historySize' = 2.5 has the wrong type for algorithm 'spike_dip'; accepted: an integer >= 3 and <= 100000",
         ),
         (
             r#"{"minTrainingSize":1}"#,
-            "'minTrainingSize' = 1 is out of range for algorithm 'spikedip'; accepted: integer >= 2",
+            "'minTrainingSize' = 1 is out of range for algorithm 'spike_dip'; accepted: integer >= 2",
         ),
         (
             r#"{"threshold":0.05}"#,
-            "unknown key 'threshold' for algorithm 'spikedip'; accepted keys: algorithm, confidence, historySize, mode, minTrainingSize",
+            "unknown key 'threshold' for algorithm 'spike_dip'; accepted keys: algorithm, confidence, historySize, mode, minTrainingSize",
         ),
     ];
     for (json, want) in cases {
         let err = try_params(json).expect_err(json);
         assert!(err.contains(want), "{json}: {err}");
     }
-    let p = params(r#"{"algorithm":"spikedip"}"#);
+    let p = params(r#"{"algorithm":"spike_dip"}"#);
     assert_eq!(
         (p.confidence, p.history_size, p.mode(), p.min_training_size),
         (95.0, 120, "spikesanddips", 119)

@@ -274,6 +274,9 @@ fn string_arg(form: Form, args: &[Expr], i: usize, what: &str) -> Result<String>
 
 /// `ROW(a, b)` / `struct(a, b)` / `named_struct('a', a, ...)`: its parts and names.
 fn row_parts(e: &Expr) -> Option<Vec<(String, Expr)>> {
+    if let Expr::Alias(a) = e {
+        return row_parts(&a.expr);
+    }
     let Expr::ScalarFunction(f) = e else {
         return None;
     };
@@ -282,20 +285,17 @@ fn row_parts(e: &Expr) -> Option<Vec<(String, Expr)>> {
             f.args
                 .iter()
                 .enumerate()
-                .map(|(i, a)| {
-                    let name = match a {
-                        Expr::Column(c) => c.name.clone(),
-                        _ => format!("c{i}"),
-                    };
-                    (name, a.clone())
-                })
+                // DataFusion names ROW(...)'s fields c0, c1, ...
+                .map(|(i, a)| (format!("c{i}"), a.clone()))
                 .collect(),
         ),
         "named_struct" => f
             .args
             .chunks(2)
             .map(|pair| match pair {
-                [Expr::Literal(ScalarValue::Utf8(Some(n)), _), v] => Some((n.clone(), v.clone())),
+                [Expr::Literal(n, _), v] => {
+                    n.try_as_str().flatten().map(|n| (n.to_string(), v.clone()))
+                }
                 _ => None,
             })
             .collect(),
