@@ -154,9 +154,13 @@ impl Alerts {
 
     /// Read the keys of [`KEYS`].
     pub fn read(r: &Reader<'_>) -> Result<Alerts> {
-        let likelihood = match r.object("likelihood")? {
-            Some(l) => Some(LikelihoodParams::read(&l)?),
-            None => None,
+        // Row-scoring algorithms do not take `likelihood` (see crate::row).
+        let likelihood = match r.knows("likelihood") {
+            true => match r.object("likelihood")? {
+                Some(l) => Some(LikelihoodParams::read(&l)?),
+                None => None,
+            },
+            false => None,
         };
         let mut min_deviation = MinDeviation {
             absolute: 0.0,

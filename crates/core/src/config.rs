@@ -325,6 +325,11 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Whether `key` is one of this reader's specs.
+    pub fn knows(&self, key: &str) -> bool {
+        self.specs.iter().any(|s| s.key == key)
+    }
+
     fn spec(&self, key: &str) -> &ParamSpec {
         // Every caller passes a key from its own spec list.
         self.specs

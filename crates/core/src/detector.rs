@@ -82,10 +82,15 @@ pub fn specs<M: Model>() -> Vec<ParamSpec> {
     s
 }
 
-/// Every key a row-scoring algorithm takes.
+/// Every key a row-scoring algorithm takes: its own, then the alert keys
+/// except `likelihood` (calibrated for the baseline models' z-like scores).
 pub fn row_specs<R: RowModel>() -> Vec<ParamSpec> {
     let mut s = R::specs();
-    s.extend(Alerts::specs());
+    s.extend(
+        Alerts::specs()
+            .into_iter()
+            .filter(|p| p.key != "likelihood"),
+    );
     s
 }
 

@@ -117,12 +117,6 @@ impl<R: RowModel> RowKeyed<R> {
     pub fn build(reader: &Reader<'_>) -> Result<Self> {
         let (common, params) = R::read(reader)?;
         let alerts = Alerts::read(reader)?;
-        if alerts.likelihood.is_some() {
-            return Err(Error::InvalidConfig(format!(
-                "'likelihood' is not available for algorithm '{}' (it calibrates z-like scores); it is accepted by zscore, ewma, mad and holtwinters",
-                R::NAME
-            )));
-        }
         Ok(RowKeyed {
             common,
             params,
@@ -158,7 +152,13 @@ impl<R: RowModel> RowKeyed<R> {
             m.insert("direction".into(), self.common.direction.as_str().into());
         }
         m.extend(R::params_json(&self.params));
-        m.extend(self.alerts.to_json());
+        // The alert keys, except `likelihood`, which row models do not take.
+        m.extend(
+            self.alerts
+                .to_json()
+                .into_iter()
+                .filter(|(k, _)| k != "likelihood"),
+        );
         Value::Object(m)
     }
 
@@ -260,6 +260,9 @@ impl<R: RowModel> RowKeyed<R> {
             && self
                 .models
                 .iter()
-                .all(|m| m.width() == self.width && m.is_consistent(&self.params))
+                // A model may fix its width on its first row (0 before).
+                .all(|m| {
+                    (m.width() == self.width || m.width() == 0) && m.is_consistent(&self.params)
+                })
     }
 }

@@ -42,6 +42,11 @@ const CONFIGS: &[&str] = &[
     r#"{"algorithm":"mad","minTrainingSize":3,"window":5,"direction":"down","minDeviation":{"relative":0.1}}"#,
     r#"{"algorithm":"holtwinters","period":3,"minTrainingSize":4,"alpha":0.3,"beta":0.1,"gamma":0.5}"#,
     r#"{"algorithm":"holtwinters","period":2,"minTrainingSize":2,"alpha":0,"gamma":0,"direction":"up","likelihood":{"shortWindow":2,"minSamples":3,"threshold":0.8},"cooldown":2}"#,
+    r#"{"algorithm":"rcf","numberOfTrees":5,"subSampleSize":16,"timeDecay":64,"minTrainingSize":4,"shingleSize":2,"threshold":1.5}"#,
+    r#"{"algorithm":"rcf","numberOfTrees":3,"subSampleSize":10,"minTrainingSize":2,"attribution":false,"cooldown":2,"seed":7}"#,
+    r#"{"algorithm":"spike_dip","historySize":8,"minTrainingSize":4,"confidence":80}"#,
+    r#"{"algorithm":"change_point","historySize":6,"confidence":70,"minTrainingSize":3,"minConsecutive":2}"#,
+    r#"{"algorithm":"robust","window":6,"minTrainingSize":3,"imputeOutliers":true,"cooldown":"3us"}"#,
 ];
 
 /// 64 cases from a fixed seed, so every run checks the same inputs in about a
