@@ -418,20 +418,25 @@ impl WindowForms {
         for (j, (_, e)) in parts.iter().enumerate() {
             values.push(column_or_hidden(e, &format!("v{j}"), &mut exprs));
         }
-        // Time: Confluent's second argument (which its ORDER BY names).
-        let time = match form {
+        // Time: Confluent's second argument (which its ORDER BY names); for
+        // ASA, the TIMESTAMP BY column (which the rewrite turns into ORDER
+        // BY), else the input order.
+        let time: Option<String> = match form {
             Form::Confluent | Form::ConfluentRobust | Form::Forecast => {
                 Some(column_or_hidden(&args[1], "t", &mut exprs))
             }
-            _ => None,
+            _ => match order_by.as_slice() {
+                [] => None,
+                [sort] => Some(column_or_hidden(&sort.expr, "t", &mut exprs)),
+                _ => {
+                    return plan_err!(
+                        "{}: events are ordered by one time column (FROM input TIMESTAMP BY ts); usage: {}",
+                        form.name(),
+                        form.usage()
+                    );
+                }
+            },
         };
-        if matches!(form, Form::SpikeAndDip | Form::ChangePoint) && !order_by.is_empty() {
-            return plan_err!(
-                "{}: the OVER clause takes PARTITION BY, LIMIT DURATION and WHEN, not ORDER BY (rows are taken in arrival order); usage: {}",
-                form.name(),
-                form.usage()
-            );
-        }
         let mut keys = Vec::new();
         for (j, e) in partition_by.iter().enumerate() {
             keys.push(Value::from(column_or_hidden(
@@ -503,8 +508,12 @@ impl WindowForms {
         let schema: &DFSchema = projected.schema();
         if let Some(t) = &time {
             check_time(schema, t).map_err(|e| {
+                let what = match form {
+                    Form::SpikeAndDip | Form::ChangePoint => "TIMESTAMP BY",
+                    _ => "the second argument",
+                };
                 plan_datafusion_err!(
-                    "{}: the second argument must be the event time (TIMESTAMP, DATE or integer microseconds): {e}",
+                    "{}: {what} must be the event time (TIMESTAMP, DATE or integer microseconds): {e}",
                     form.name()
                 )
             })?;

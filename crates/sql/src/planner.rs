@@ -207,7 +207,7 @@ impl DetectAnomaliesPlanner {
             .filter(|f| f.data_type().is_numeric())
             .map(|f| f.name().clone())
             .collect();
-        if values.is_empty() {
+        if values.iter().all(|v| v.eq_ignore_ascii_case("rowtime")) {
             return plan_err!(
                 "RANDOM_CUT_FOREST: the input has no numeric columns; the numeric columns (at most 30) of each row form the point to score"
             );
@@ -219,10 +219,24 @@ impl DetectAnomaliesPlanner {
                 values.join(", ")
             );
         }
+        // Kinesis orders a stream by its ROWTIME column: use it when the
+        // input has one (else rows are taken in input order).
+        let rowtime = input
+            .schema()
+            .fields()
+            .iter()
+            .find(|f| {
+                f.name().eq_ignore_ascii_case("rowtime") && crate::spec::is_time_type(f.data_type())
+            })
+            .map(|f| f.name().clone());
+        let values: Vec<String> = values
+            .into_iter()
+            .filter(|v| Some(v) != rowtime.as_ref())
+            .collect();
         let spec = DetectSpec::build(
             input.schema(),
             values,
-            None,
+            rowtime,
             config,
             crate::spec::Output::Kinesis {
                 explanation,

@@ -9,13 +9,16 @@
 //!   `TRUE`/`FALSE`/`NULL`).
 //! * Kinesis: `SELECT STREAM` becomes `SELECT`; `TABLE(fn(...))` becomes
 //!   `fn(...)`; `CURSOR(query)` becomes the subquery `(query)`; unquoted
-//!   `ANOMALY_SCORE` and `ANOMALY_EXPLANATION` (Kinesis folds unquoted names
-//!   to upper case, DataFusion to lower) become the quoted output names.
+//!   `ANOMALY_SCORE`, `ANOMALY_EXPLANATION` and `ROWTIME` (Kinesis folds
+//!   unquoted names to upper case, DataFusion to lower) become quoted
+//!   upper-case names.
 //! * Azure Stream Analytics: `AnomalyDetection_SpikeAndDip(...)` and
 //!   `AnomalyDetection_ChangePoint(...)` followed by
 //!   `OVER ([PARTITION BY ...] LIMIT DURATION(unit, n) [WHEN cond])` become
 //!   `fn(..., 'n<unit>', cond) OVER ([PARTITION BY ...])`: the duration and
-//!   the learning condition travel as two extra arguments.
+//!   the learning condition travel as two extra arguments. ASA's
+//!   `FROM input TIMESTAMP BY col` is removed from the FROM clause and
+//!   becomes `ORDER BY col` in those OVER clauses: the event time.
 //!
 //! Statements that contain none of these come back unchanged (byte for byte).
 
@@ -34,6 +37,9 @@ pub fn rewrite(sql: &str) -> Result<String> {
         "CURSOR",
         "TABLE",
         "ANOMALYDETECTION_",
+        "ANOMALY_",
+        "TIMESTAMP",
+        "ROWTIME",
     ]
     .iter()
     .any(|w| upper.contains(w))
@@ -50,7 +56,9 @@ pub fn rewrite(sql: &str) -> Result<String> {
     changed |= t.cursors();
     changed |= t.kinesis_columns();
     changed |= t.json_objects()?;
-    changed |= t.azure_over()?;
+    let timestamp_by = t.timestamp_by()?;
+    changed |= timestamp_by.is_some();
+    changed |= t.azure_over(timestamp_by.as_deref())?;
     if !changed {
         return Ok(sql.to_string());
     }
@@ -146,7 +154,8 @@ impl Tokens {
         changed
     }
 
-    /// Unquoted `ANOMALY_SCORE` / `ANOMALY_EXPLANATION` -> quoted upper case.
+    /// Unquoted `ANOMALY_SCORE`, `ANOMALY_EXPLANATION`, `ROWTIME` -> quoted
+    /// upper case.
     fn kinesis_columns(&mut self) -> bool {
         let mut changed = false;
         for tok in &mut self.t {
@@ -154,7 +163,8 @@ impl Tokens {
                 && w.quote_style.is_none()
                 && (w.value.eq_ignore_ascii_case(crate::spec::ANOMALY_SCORE)
                     || w.value
-                        .eq_ignore_ascii_case(crate::spec::ANOMALY_EXPLANATION))
+                        .eq_ignore_ascii_case(crate::spec::ANOMALY_EXPLANATION)
+                    || w.value.eq_ignore_ascii_case("ROWTIME"))
             {
                 w.value = w.value.to_ascii_uppercase();
                 w.quote_style = Some('"');
@@ -270,8 +280,62 @@ impl Tokens {
         Ok(obj)
     }
 
+    /// ASA's `TIMESTAMP BY col` (after a FROM item): every occurrence is
+    /// removed; returns the column's tokens (one column per statement).
+    fn timestamp_by(&mut self) -> Result<Option<Vec<Token>>> {
+        let mut found: Option<Vec<Token>> = None;
+        let mut i = 0;
+        while i < self.t.len() {
+            if word_is(&self.t[i], "TIMESTAMP")
+                && let Some(by) = self.next(i + 1)
+                && word_is(&self.t[by], "BY")
+            {
+                // The column: words joined by periods.
+                let Some(mut j) = self.next(by + 1) else {
+                    return plan_err!(
+                        "TIMESTAMP BY needs a column, e.g. FROM input TIMESTAMP BY ts"
+                    );
+                };
+                let start = j;
+                let mut end = j;
+                while j < self.t.len() {
+                    match &self.t[j] {
+                        Token::Word(_) => {
+                            end = j;
+                            match self.t.get(j + 1) {
+                                Some(Token::Period) => j += 2,
+                                _ => break,
+                            }
+                        }
+                        other => {
+                            return plan_err!(
+                                "TIMESTAMP BY takes a column name, got {other}; e.g. FROM input TIMESTAMP BY ts"
+                            );
+                        }
+                    }
+                }
+                let col: Vec<Token> = self.t[start..=end].to_vec();
+                let text = |c: &[Token]| c.iter().map(ToString::to_string).collect::<String>();
+                if let Some(prev) = &found
+                    && text(prev) != text(&col)
+                {
+                    return plan_err!(
+                        "one TIMESTAMP BY column per statement: found {} and {}",
+                        text(prev),
+                        text(&col)
+                    );
+                }
+                found = Some(col);
+                self.t.drain(i..=end);
+                continue;
+            }
+            i += 1;
+        }
+        Ok(found)
+    }
+
     /// ASA's `fn(args) OVER (... LIMIT DURATION(unit, n) [WHEN cond])`.
-    fn azure_over(&mut self) -> Result<bool> {
+    fn azure_over(&mut self, timestamp_by: Option<&[Token]>) -> Result<bool> {
         let mut changed = false;
         let mut i = 0;
         while i < self.t.len() {
@@ -384,6 +448,14 @@ impl Tokens {
             out.push(Token::RParen);
             out.extend_from_slice(&self.t[args_close..=over_open]);
             out.extend_from_slice(&self.t[over_open + 1..limit]);
+            if let Some(col) = timestamp_by {
+                out.push(Token::Whitespace(Whitespace::Space));
+                out.push(Token::make_keyword("ORDER"));
+                out.push(Token::Whitespace(Whitespace::Space));
+                out.push(Token::make_keyword("BY"));
+                out.push(Token::Whitespace(Whitespace::Space));
+                out.extend_from_slice(col);
+            }
             out.push(Token::RParen);
             let resume = out.len();
             out.extend_from_slice(&self.t[over_close + 1..]);
@@ -451,6 +523,15 @@ mod tests {
         assert_eq!(
             squashed,
             "SELECT AnomalyDetection_ChangePoint(CAST(val AS float), 80, 1200, '20m', (TRUE)) OVER () AS cp FROM input"
+        );
+        let out = rewrite(
+            "SELECT AnomalyDetection_ChangePoint(v, 80, 1200) OVER (PARTITION BY k LIMIT DURATION(hour, 1)) AS cp FROM input TIMESTAMP BY input.ts WHERE k > 1",
+        )
+        .unwrap();
+        let squashed: String = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(
+            squashed,
+            "SELECT AnomalyDetection_ChangePoint(v, 80, 1200, '1h', (TRUE)) OVER (PARTITION BY k ORDER BY input.ts) AS cp FROM input WHERE k > 1"
         );
         let err = rewrite(
             "SELECT AnomalyDetection_ChangePoint(v, 80, 1200) OVER (LIMIT DURATION(week, 2)) FROM t",
