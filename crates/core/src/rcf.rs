@@ -39,8 +39,8 @@
 //!   unless the status is ok). [`explain`] turns one column's pair into the
 //!   Kinesis `ATTRIBUTION_SCORE`, `DIRECTION` and `STRENGTH`.
 //! * [`RcfStep`]: `score` (>= 0; 0 unless ok) and `status`: `Skipped` when a
-//!   value of the row is NaN or infinite (nothing learned, the shingle does
-//!   not advance), `Warmup` until the forest has learned `minTrainingSize`
+//!   value of the row is NaN or infinite, or the row is not `width` long
+//!   (nothing learned, the shingle does not advance), `Warmup` until the forest has learned `minTrainingSize`
 //!   points (the first `minTrainingSize + shingleSize - 1` finite rows; by
 //!   default `subSampleSize`, so with `shingleSize` 1 the first
 //!   `subSampleSize` rows score 0 as in Kinesis), `Ok` after.

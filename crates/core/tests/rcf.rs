@@ -151,7 +151,32 @@ fn nan_and_inf_rows_are_skipped_and_change_nothing() {
     assert_eq!(g.seen(), 0);
 }
 
-/// Three correlated-free columns around 10, 20, 30 with noise.
+#[test]
+fn extreme_finite_values_never_panic() {
+    let p = ok_params(json!({"numberOfTrees": 10, "subSampleSize": 16, "shingleSize": 2}));
+    let mut f = forest(&p, 2);
+    let extremes = [
+        f64::MAX,
+        -f64::MAX,
+        1e-300,
+        -0.0,
+        0.0,
+        1e308,
+        f64::MIN_POSITIVE,
+    ];
+    let mut attr = [0.0; 4];
+    for i in 0..400 {
+        let row = [extremes[i % 7], extremes[(i / 7) % 7]];
+        let s = f.update_with_attribution(&row, &p, &mut attr);
+        assert_ne!(s.status, Status::Skipped);
+        assert!(s.score >= 0.0, "row {i}: {}", s.score);
+        let t = f.update(&row, &p);
+        assert!(t.score >= 0.0, "row {i}: {}", t.score);
+    }
+    assert!(f.is_consistent(&p));
+}
+
+/// Three independent columns around 10, 20, 30 with noise.
 fn three_columns(n: usize, seed: u64) -> Vec<f64> {
     let mut noise = Noise(seed);
     let mut rows = Vec::with_capacity(3 * n);
