@@ -484,6 +484,64 @@ fn scores_are_on_the_scale_of_aws_randomcutforest() {
     }
 }
 
+#[test]
+fn attribution_is_split_like_aws_randomcutforest() {
+    // Moderate anomalies, so the split between columns and sides is not
+    // trivial: ours and krcf's (AWS's Rust port) shares of the score per
+    // column and side agree within 0.06 (they differ by 0.01 to 0.02).
+    use krcf::{RandomCutForest, RandomCutForestOptions};
+    let mut rows = three_columns(700, 12);
+    let cases: [(usize, [f64; 3]); 3] = [
+        (500, [0.0, 1.5, 0.0]),
+        (600, [1.2, 0.0, -1.2]),
+        (690, [-0.9, 0.9, 0.9]),
+    ];
+    for (at, delta) in cases {
+        for c in 0..3 {
+            rows[3 * at + c] += delta[c];
+        }
+    }
+    let p = ok_params(json!({"numberOfTrees": 60}));
+    let mut ours = forest(&p, 3);
+    let mut theirs = RandomCutForest::new(RandomCutForestOptions {
+        dimensions: 3,
+        shingle_size: 1,
+        num_trees: Some(60),
+        sample_size: Some(256),
+        output_after: Some(256),
+        random_seed: Some(42),
+        parallel_execution_enabled: Some(false),
+        lambda: Some(1e-5),
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let mut attr = [0.0; 6];
+    for (i, row) in rows.chunks(3).enumerate() {
+        let x: Vec<f32> = row.iter().map(|v| *v as f32).collect();
+        let step = ours.update_with_attribution(row, &p, &mut attr);
+        if let Some((_, delta)) = cases.iter().find(|(at, _)| *at == i) {
+            let aws = theirs.attribution(&x).unwrap_or_else(|e| panic!("{e:?}"));
+            let aws_total: f64 = aws.high.iter().chain(&aws.low).sum();
+            for c in 0..3 {
+                let ours_share = [attr[2 * c] / step.score, attr[2 * c + 1] / step.score];
+                let aws_share = [aws.high[c] / aws_total, aws.low[c] / aws_total];
+                for side in 0..2 {
+                    assert!(
+                        (ours_share[side] - aws_share[side]).abs() < 0.06,
+                        "row {i} {delta:?} column {c} side {side}: ours {ours_share:?}, krcf {aws_share:?}"
+                    );
+                }
+            }
+            assert!(
+                (step.score / aws_total - 1.0).abs() < 0.15,
+                "row {i}: ours {}, krcf {aws_total}",
+                step.score
+            );
+        }
+        theirs.update(&x).unwrap_or_else(|e| panic!("{e:?}"));
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
