@@ -32,21 +32,33 @@
 //!   the config keys, like [`crate::model::Model`]'s.
 //! * [`Rcf::new`]`(&params, width) -> Result<Rcf>`: `width` (1..=30) values
 //!   per row; the forest sees points of `width * shingleSize` dimensions.
+//!   Errors name `width`, or the keys, when the forest would need more than
+//!   [`MAX_MEMORY`] ([`Rcf::memory_estimate`]).
 //! * [`Rcf::update`]`(&mut self, row, &params) -> RcfStep` scores the row
 //!   against the forest *before* learning it, then learns it.
 //!   [`Rcf::update_with_attribution`] also fills `2 * width` values
 //!   `[high_0, low_0, high_1, low_1, ...]` whose sum is the score (all 0
-//!   unless the status is ok). [`explain`] turns one column's pair into the
-//!   Kinesis `ATTRIBUTION_SCORE`, `DIRECTION` and `STRENGTH`.
+//!   unless the status is ok); it costs about twice as much per row and
+//!   gives the same scores and the same state as [`Rcf::update`].
+//!   [`explain`] turns one column's pair into the Kinesis
+//!   `ATTRIBUTION_SCORE`, `DIRECTION` and `STRENGTH`; [`is_high`] gives the
+//!   row's overall direction.
 //! * [`RcfStep`]: `score` (>= 0; 0 unless ok) and `status`: `Skipped` when a
 //!   value of the row is NaN or infinite, or the row is not `width` long
-//!   (nothing learned, the shingle does not advance), `Warmup` until the forest has learned `minTrainingSize`
-//!   points (the first `minTrainingSize + shingleSize - 1` finite rows; by
-//!   default `subSampleSize`, so with `shingleSize` 1 the first
-//!   `subSampleSize` rows score 0 as in Kinesis), `Ok` after.
+//!   (nothing learned, the shingle does not advance); `Warmup` until the
+//!   forest has learned `minTrainingSize` points (the first
+//!   `minTrainingSize + shingleSize - 1` finite rows; by default
+//!   `subSampleSize`, so with `shingleSize` 1 the first `subSampleSize` rows
+//!   score 0 as in Kinesis); `Ok` after.
 //! * [`Rcf::seen`]: finite rows learned; [`Rcf::is_consistent`] checks a
 //!   deserialised state (every index bounds-checked) before it is used.
 //!   The whole state, PRNG included, is `Serialize + Deserialize + Clone`.
+//!
+//! Mapping to [`crate::engine::Scores`] (a suggestion): `score` as is (it is
+//! not signed: the direction comes from the attribution), no forecast or
+//! band (NaN), anomaly when [`RcfStep::is_anomaly`]`(threshold)`, and the
+//! `up` flag from [`is_high`] when attribution was computed. The common
+//! `direction` key can only filter with attribution on.
 //!
 //! # The algorithm
 //!
@@ -62,7 +74,7 @@
 //! free list), boxes in one `Vec<f64>` (`2d` values per node), so a tree
 //! serialises compactly and clones fast. Memory: about
 //! `numberOfTrees * 2 * subSampleSize * (2d * 8 + 24)` bytes (100 trees of
-//! 256 points: 2.8 MB univariate, 12 MB at `d` = 12).
+//! 256 points: about 2.4 MB univariate, 11 MB at `d` = 12).
 //!
 //! **Speed.** Scoring is bound by the latency of loading nodes; the trees
 //! are descended four at a time in lockstep so their loads overlap (same
@@ -156,6 +168,9 @@ pub const DESCRIPTION: &str = "Random Cut Forest (AWS / Kinesis RANDOM_CUT_FORES
 pub const MAX_WIDTH: usize = 30;
 /// Default `threshold`.
 pub const THRESHOLD_DEFAULT: f64 = 2.5;
+/// The most memory one forest may need ([`Rcf::memory_estimate`]): 2 GiB,
+/// half of what a 32-bit WASM module can address.
+pub const MAX_MEMORY: u64 = 2 << 30;
 
 const NIL: u32 = u32::MAX;
 const LEAF: u16 = u16::MAX;
@@ -304,6 +319,18 @@ pub fn explain(high: f64, low: f64) -> ColumnExplanation {
         high: high >= low,
         strength: (high - low).abs(),
     }
+}
+
+/// The row's overall direction from its attribution vector
+/// (`[high_0, low_0, ...]`): true (up) when the high sides add up to at
+/// least the low sides.
+pub fn is_high(attribution: &[f64]) -> bool {
+    let (mut high, mut low) = (0.0, 0.0);
+    for pair in attribution.chunks_exact(2) {
+        high += pair[0];
+        low += pair[1];
+    }
+    high >= low
 }
 
 /// xoshiro256** seeded through splitmix64.
@@ -1119,6 +1146,17 @@ impl Rcf {
             )));
         }
         let dim = width * params.shingle_size;
+        let bytes = Rcf::memory_estimate(params, width);
+        if bytes > MAX_MEMORY {
+            return Err(Error::InvalidConfig(format!(
+                "algorithm '{NAME}' with numberOfTrees {}, subSampleSize {} and points of width {width} * shingleSize {} = {dim} values would hold about {} MiB of trees; accepted: at most {} MiB (lower numberOfTrees, subSampleSize or shingleSize)",
+                params.number_of_trees,
+                params.sub_sample_size,
+                params.shingle_size,
+                bytes >> 20,
+                MAX_MEMORY >> 20
+            )));
+        }
         Ok(Rcf {
             width,
             dim,
@@ -1132,6 +1170,15 @@ impl Rcf {
                 .collect(),
             scratch: Scratch::default(),
         })
+    }
+
+    /// Bytes a forest of these params and `width` holds once its trees are
+    /// full: per tree, up to `2 * subSampleSize` nodes of 24 bytes and a box
+    /// of `2d` values each, and `subSampleSize` reservoir entries.
+    pub fn memory_estimate(params: &RcfParams, width: usize) -> u64 {
+        let d = (width * params.shingle_size) as u64;
+        let cap = params.sub_sample_size as u64;
+        params.number_of_trees as u64 * (2 * cap * (24 + 16 * d) + 16 * cap)
     }
 
     /// Finite rows learned.

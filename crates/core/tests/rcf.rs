@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use serde_json::json;
 use wasmad_core::config::{Common, Reader};
 use wasmad_core::flags::Status;
-use wasmad_core::rcf::{Rcf, RcfParams, RcfStep, explain};
+use wasmad_core::rcf::{Rcf, RcfParams, RcfStep, explain, is_high};
 
 /// Seeded uniform noise in [-0.5, 0.5) (splitmix64).
 struct Noise(u64);
@@ -218,6 +218,7 @@ fn attribution_sums_to_the_score_and_points_at_the_column_and_direction() {
         match i {
             1000 | 1100 => {
                 assert!(step.score > 2.5, "row {i}: score {}", step.score);
+                assert_eq!(is_high(&attr), i == 1000, "row {i}: {attr:?}");
                 assert_eq!(top, 1, "row {i}: {cols:?}");
                 assert!(cols[1].attribution > 0.8 * step.score, "row {i}: {cols:?}");
                 assert_eq!(cols[1].high, i == 1000, "row {i}: {cols:?}");
@@ -371,6 +372,21 @@ fn config_errors_name_the_key_and_the_range() {
         );
     }
     assert!(Rcf::new(&p, 30).is_ok());
+    // Kinesis's largest forest over 30 columns shingled 30 times would need
+    // tens of GiB: refused up front, naming the keys.
+    let big = ok_params(json!({"numberOfTrees": 1000, "subSampleSize": 1000, "shingleSize": 30}));
+    let err = match Rcf::new(&big, 30) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a 27 GiB forest was accepted"),
+    };
+    for key in [
+        "numberOfTrees 1000",
+        "subSampleSize 1000",
+        "shingleSize 30",
+        "2048 MiB",
+    ] {
+        assert!(err.contains(key), "{err} lacks {key}");
+    }
 }
 
 #[test]
