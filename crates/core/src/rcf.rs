@@ -529,6 +529,12 @@ impl Tree {
                 self.nodes[n].mass = self.nodes[n].mass.saturating_add(1);
                 return node;
             }
+            let nd = self.nodes[n];
+            if nd.dim == LEAF {
+                // Unreachable for finite values (a distinct point always
+                // separates from a leaf); keep the tree valid regardless.
+                return self.split_fallback(node, x);
+            }
             // No separation here: grow the box, count the point, descend.
             let base = n * 2 * d;
             for i in 0..d {
@@ -537,14 +543,7 @@ impl Tree {
                 let hi = &mut self.boxes[base + d + i];
                 *hi = hi.max(x[i]);
             }
-            let nd = self.nodes[n];
             self.nodes[n].mass = nd.mass.saturating_add(1);
-            if nd.dim == LEAF {
-                // Unreachable for finite values (a distinct point always
-                // separates from a leaf); keep the tree valid regardless.
-                self.nodes[n].mass -= 1;
-                return self.split_fallback(node, x);
-            }
             node = if x[nd.dim as usize] <= nd.cut {
                 nd.left
             } else {
