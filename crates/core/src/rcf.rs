@@ -731,20 +731,9 @@ impl Tree {
         }
     }
 
-    /// The normalized score of `x` (AWS's standard score), top-down.
-    fn score(&self, x: &[f64]) -> f64 {
-        let mut out = [0.0];
-        score_group(
-            std::slice::from_ref(self),
-            x,
-            &mut out,
-            &mut Log2Memo::default(),
-        );
-        out[0]
-    }
-
-    /// One level of the score's descent: fold node `c.node`'s term into
-    /// `c`; `false` when `c.node` is the leaf.
+    /// One level of the descent that scores `x` (AWS's standard score,
+    /// evaluated top-down): fold node `c.node`'s term into `c`; `false` when
+    /// `c.node` is the leaf.
     /// `s_0 = sum_k P_k p_k / (k + 1) + P_leaf s_leaf`, `P_k = prod_{j<k} (1 - p_j)`.
     #[inline(always)]
     fn descend(&self, c: &mut Cursor, x: &[f64]) -> bool {
@@ -1260,10 +1249,14 @@ impl Rcf {
                     let mut forest = std::mem::take(&mut s.forest);
                     forest.clear();
                     forest.resize(2 * self.dim, 0.0);
-                    for t in &self.trees {
-                        let ts = t.score(x);
-                        sum += ts;
-                        t.attribution(x, ts, s, &mut forest);
+                    let mut scores = [0.0; LANES];
+                    let mut memo = Log2Memo::default();
+                    for group in self.trees.chunks(LANES) {
+                        score_group(group, x, &mut scores, &mut memo);
+                        for (t, ts) in group.iter().zip(scores) {
+                            sum += ts;
+                            t.attribution(x, ts, s, &mut forest);
+                        }
                     }
                     // Average over trees, then add up the shingle's copies
                     // of each column (dimension pos * width + col).
