@@ -561,11 +561,14 @@ fn attribution_is_split_like_aws_randomcutforest() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// Snapshot/restore at any row, with attribution requested on any rows,
-    /// gives the same scores, bit for bit, as one uninterrupted run.
+    /// Snapshot/restore at any row (once at `split`, and every
+    /// `restore_every` rows: the batch boundaries of a host that snapshots
+    /// after each batch), with attribution requested on any rows, gives the
+    /// same scores, bit for bit, as one uninterrupted run.
     #[test]
     fn snapshot_split_and_attribution_do_not_change_scores(
         split in 0usize..300,
+        restore_every in 1usize..120,
         attr_every in 1usize..7,
         shingle in 1usize..4,
         seed in 0u64..1000,
@@ -582,7 +585,7 @@ proptest! {
         let mut got = Vec::new();
         let mut attr = [0.0; 6];
         for (i, r) in rows.chunks(3).enumerate() {
-            if i == split {
+            if i == split || i % restore_every == 0 {
                 let bytes = snapshot(&f);
                 let g: Rcf = postcard::from_bytes(&bytes).unwrap_or_else(|e| panic!("{e}"));
                 prop_assert!(g.is_consistent(&p));
