@@ -18,6 +18,7 @@
 //! ```
 
 pub mod alert;
+pub mod arima;
 pub mod bytes;
 pub mod config;
 pub mod detector;
@@ -30,6 +31,7 @@ pub mod holtwinters;
 pub mod likelihood;
 pub mod mad;
 pub mod model;
+pub mod stl;
 pub mod zscore;
 
 pub use detector::{ABI_VERSION, ALGORITHMS, Detector, describe};
