@@ -58,7 +58,9 @@
 //!   by Yule-Walker gives residuals; `w_t` is then regressed by least
 //!   squares on its own lags and the lagged residuals, all candidates on the
 //!   same rows), an approximation of the conditional-sum-of-squares AIC that
-//!   costs a few small regressions. Only the chosen order is fitted exactly.
+//!   costs a few small regressions. The current order is kept unless another
+//!   one's AIC is lower by more than 2. Only the chosen order is fitted
+//!   exactly.
 //! * Fit: exact Gaussian maximum likelihood of the ARMA part of the
 //!   differenced series (for `d > 0` this equals statsmodels' likelihood with
 //!   its exact diffuse initialisation of the integrated states), computed by
@@ -70,8 +72,14 @@
 //!   through the Durbin-Levinson recursion (Jones 1980, as statsmodels'
 //!   `enforce_stationarity` / `enforce_invertibility`), so every candidate is
 //!   stationary and invertible; the mean is `mean + sd * x`. Start: the
-//!   Hannan-Rissanen estimates on the first fit, the previous fit afterwards;
-//!   the first fit restarts Nelder-Mead once from its optimum.
+//!   previous fit when the order is unchanged (one Nelder-Mead pass), else
+//!   the Hannan-Rissanen estimates (and a second pass restarted from the
+//!   first one's optimum). Nelder-Mead stops when the simplex's values of
+//!   `-2 loglik / n` agree within `ftol` and its points within `1e4 ftol`
+//!   (or the values within `ftol / 100`: a coefficient drifting towards a
+//!   unit root moves the points without changing the likelihood), with
+//!   `ftol = 1e-10` for cold starts and `1e-8` for warm ones, or after 300
+//!   (+150) evaluations per parameter cold, 200 warm.
 //!   `AIC = -2 loglik + 2 (p + q + 1 + [d = 0])`, as statsmodels counts.
 //! * Between refits the fitted model is not changed; each learned row runs
 //!   one Kalman step (the innovations recursion: `O(r)` once the filter is
@@ -118,6 +126,9 @@
 //!
 //! Transcendental functions come from `libm`; the optimiser and filters use
 //! only IEEE arithmetic and `sqrt`, so WASM and native agree bit for bit.
+
+// The filters and regressions index several arrays in lockstep.
+#![allow(clippy::needless_range_loop)]
 
 use std::collections::VecDeque;
 
@@ -840,7 +851,7 @@ impl Arma {
             return (v, 1.0);
         }
         let f = pm[0][0];
-        if !(f > 0.0) || !f.is_finite() {
+        if !(f.is_finite() && f > 0.0) {
             return (v, f);
         }
         let mut upd = *a;
@@ -849,10 +860,9 @@ impl Arma {
             col[i] = pm[i][0];
             upd[i] += col[i] * v / f;
         }
-        let mut pu = *pm;
         for i in 0..r {
             for j in 0..r {
-                pu[i][j] -= col[i] * col[j] / f;
+                pm[i][j] -= col[i] * col[j] / f;
             }
         }
         *a = self.propagate(&upd, r);
@@ -860,7 +870,7 @@ impl Arma {
         let mut m = [[0.0; R]; R];
         for i in 0..r {
             for j in 0..r {
-                m[i][j] = self.phi[i] * pu[0][j] + if i + 1 < r { pu[i + 1][j] } else { 0.0 };
+                m[i][j] = self.phi[i] * pm[0][j] + if i + 1 < r { pm[i + 1][j] } else { 0.0 };
             }
         }
         for i in 0..r {
@@ -870,7 +880,7 @@ impl Arma {
                     + self.rv[i] * self.rv[j];
             }
         }
-        if f - 1.0 < 1e-13 {
+        if f - 1.0 < 1e-9 {
             *steady = true;
         }
         (v, f)
@@ -932,16 +942,22 @@ impl Arma {
         let mut steady = false;
         let mut ssq = 0.0;
         let mut logf = 0.0;
+        let mut prod = 1.0f64;
         for &x in w {
             let (v, f) = self.step(&mut a, &mut pm, &mut steady, x);
-            if !(f > 0.0) || !f.is_finite() {
+            if !(f.is_finite() && f > 0.0) {
                 return None;
             }
             ssq += v * v / f;
-            if f != 1.0 {
-                logf += libm::log(f);
+            // sum ln F as ln of a running product (F >= 1), one log per
+            // ~700 rows instead of one per row.
+            prod *= f;
+            if prod > 1e300 {
+                logf += libm::log(prod);
+                prod = 1.0;
             }
         }
+        logf += libm::log(prod);
         Some((ssq, logf, a, pm, steady))
     }
 }
@@ -959,7 +975,7 @@ fn solve(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
                 piv = r;
             }
         }
-        if !(best > 1e-12) {
+        if best.is_nan() || best <= 1e-12 {
             return false;
         }
         if piv != c {
@@ -1010,7 +1026,7 @@ fn ar_to_pacf(phi: &[f64]) -> Option<Vec<f64>> {
     let mut r = vec![0.0; p];
     for k in (0..p).rev() {
         let rk = cur[k];
-        if !(rk.abs() < 1.0) {
+        if rk.is_nan() || rk.abs() >= 1.0 {
             return None;
         }
         r[k] = rk;
@@ -1083,19 +1099,28 @@ fn kpss(w: &[f64]) -> f64 {
         cum += v;
         ss += cum * cum;
     }
-    if !(lrv > 0.0) {
+    if lrv.is_nan() || lrv <= 0.0 {
         return 0.0;
     }
     ss / (n as f64 * n as f64 * lrv)
 }
 
 /// `d` by repeated KPSS tests at 5 % (critical value 0.463).
-fn choose_d(y: &[f64]) -> usize {
+/// With hysteresis around the previous choice `prev`: a level that was
+/// differenced stays differenced unless the statistic falls below 0.9 x the
+/// critical value, one that was not needs 1.1 x.
+fn choose_d(y: &[f64], prev: Option<usize>) -> usize {
     let mut w = y.to_vec();
     let mut d = 0;
     while d < MAX_D as usize && w.len() > 20 {
         let (_, sd) = mean_sd(&w);
-        if !(sd > 0.0) || kpss(&w) <= 0.463 {
+        let critical = 0.463
+            * match prev {
+                Some(p) if p > d => 0.9,
+                Some(_) => 1.1,
+                None => 1.0,
+            };
+        if sd.is_nan() || sd <= 0.0 || kpss(&w) <= critical {
             break;
         }
         w = w.windows(2).map(|p| p[1] - p[0]).collect();
@@ -1116,7 +1141,7 @@ fn yule_walker(z: &[f64], k: usize) -> Vec<f64> {
         }
         *c = s / n as f64;
     }
-    if !(acov[0] > 0.0) {
+    if acov[0].is_nan() || acov[0] <= 0.0 {
         return vec![0.0; k];
     }
     let mut phi: Vec<f64> = Vec::new();
@@ -1133,7 +1158,7 @@ fn yule_walker(z: &[f64], k: usize) -> Vec<f64> {
         }
         phi.push(rk);
         v *= 1.0 - rk * rk;
-        if !(v > 0.0) {
+        if v.is_nan() || v <= 0.0 {
             phi.resize(k, 0.0);
             break;
         }
@@ -1263,6 +1288,7 @@ fn nelder_mead(
     x0: &[f64],
     step: f64,
     max_evals: usize,
+    ftol: f64,
 ) -> (Vec<f64>, f64) {
     let n = x0.len();
     if n == 0 {
@@ -1291,7 +1317,10 @@ fn nelder_mead(
                 xspread = xspread.max((pts[i][k] - pts[best][k]).abs());
             }
         }
-        if fspread <= 1e-11 && xspread <= 1e-6 {
+        // Converged: values within ftol and points within 1e4 ftol, or values
+        // alone within ftol / 100 (a parameter drifting towards a unit root moves the
+        // points without changing the likelihood).
+        if fspread <= 1e-2 * ftol || (fspread <= ftol && xspread <= 1e4 * ftol) {
             break;
         }
         let mut centroid = vec![0.0; n];
@@ -1360,6 +1389,9 @@ fn nelder_mead(
     (pts[best].clone(), vals[best])
 }
 
+/// An order candidate: (AIC, p, q, phi, theta).
+type Candidate = (f64, usize, usize, Vec<f64>, Vec<f64>);
+
 /// The Hannan-Rissanen order search and start values on the differenced,
 /// demeaned window `z`. Fixed orders are honoured; free ones range over
 /// `0..=bound`.
@@ -1367,6 +1399,7 @@ fn select_order(
     z: &[f64],
     p: Option<usize>,
     q: Option<usize>,
+    keep: Option<(usize, usize)>,
 ) -> (usize, usize, Vec<f64>, Vec<f64>) {
     let n = z.len();
     let bound = AUTO_MAX_PQ.min(n.saturating_sub(8) / 4);
@@ -1385,7 +1418,8 @@ fn select_order(
         e[t] = s;
     }
     let start = long + pmax.max(qmax);
-    let mut best: Option<(f64, usize, usize, Vec<f64>, Vec<f64>)> = None;
+    let mut best: Option<Candidate> = None;
+    let mut kept: Option<Candidate> = None;
     for &pp in &ps {
         for &qq in &qs {
             let fit = if qq == 0 {
@@ -1398,10 +1432,18 @@ fn select_order(
             };
             let m = (n - start) as f64;
             let aic = m * libm::log(s2.max(1e-300)) + 2.0 * (pp + qq) as f64;
+            if keep == Some((pp, qq)) {
+                kept = Some((aic, pp, qq, phi.clone(), theta.clone()));
+            }
             if best.as_ref().is_none_or(|b| aic < b.0) {
                 best = Some((aic, pp, qq, phi, theta));
             }
         }
+    }
+    // Hysteresis: keep the current order unless another is better by more
+    // than 2 AIC units (orders do not flip on noise, and refits stay warm).
+    if matches!((&kept, &best), (Some(k), Some(b)) if k.0 <= b.0 + 2.0) {
+        best = kept;
     }
     match best {
         Some((_, pp, qq, phi, theta)) => (pp, qq, phi, theta),
@@ -1429,7 +1471,10 @@ fn fit_window(y: &[f64], start: u64, params: &ArimaParams, previous: Option<&Fit
             adjusted[i] -= s[i];
         }
     }
-    let d = params.d.map_or_else(|| choose_d(&adjusted), usize::from);
+    let d = params.d.map_or_else(
+        || choose_d(&adjusted, previous.map(|f| f.d as usize)),
+        usize::from,
+    );
     let (w, last) = difference(&adjusted, d);
     let n = w.len();
     if n < 4 {
@@ -1438,27 +1483,35 @@ fn fit_window(y: &[f64], start: u64, params: &ArimaParams, previous: Option<&Fit
     let with_mean = d == 0;
     let (mean, sd) = mean_sd(&w);
     let z: Vec<f64> = w.iter().map(|v| v - mean).collect();
-    // Orders and start values: the previous fit when the order is fixed and
-    // unchanged, else Hannan-Rissanen.
-    let (p, q, phi0, theta0, mu0) = match previous {
-        Some(f)
-            if params.p.is_some()
-                && params.q.is_some()
-                && params.d.is_some()
-                && f.d as usize == d =>
-        {
-            (
-                f.p as usize,
-                f.q as usize,
-                f.phi.clone(),
-                f.theta.clone(),
-                f.mu,
-            )
-        }
+    // Orders and start values: the previous fit when the order is the same
+    // as last time (warm start, one Nelder-Mead pass), else Hannan-Rissanen
+    // (cold start, two passes).
+    let fixed = params.p.is_some() && params.q.is_some();
+    let (p, q, phi0, theta0, mu0, warm) = match previous {
+        Some(f) if fixed && f.d as usize == d => (
+            f.p as usize,
+            f.q as usize,
+            f.phi.clone(),
+            f.theta.clone(),
+            f.mu,
+            true,
+        ),
         _ => {
-            let (p, q, phi, theta) =
-                select_order(&z, params.p.map(usize::from), params.q.map(usize::from));
-            (p, q, phi, theta, mean)
+            let keep = previous
+                .filter(|f| f.d as usize == d)
+                .map(|f| (f.p as usize, f.q as usize));
+            let (p, q, phi, theta) = select_order(
+                &z,
+                params.p.map(usize::from),
+                params.q.map(usize::from),
+                keep,
+            );
+            match previous {
+                Some(f) if (f.p as usize, f.d as usize, f.q as usize) == (p, d, q) => {
+                    (p, q, f.phi.clone(), f.theta.clone(), f.mu, true)
+                }
+                _ => (p, q, phi, theta, mean, false),
+            }
         }
     };
     let problem = Problem {
@@ -1472,15 +1525,15 @@ fn fit_window(y: &[f64], start: u64, params: &ArimaParams, previous: Option<&Fit
     let x0 = problem.pack(&phi0, &theta0, mu0);
     let dim = problem.dim();
     let objective = |x: &[f64]| problem.objective(x);
-    let flat = !(sd > 0.0);
+    let flat = sd.is_nan() || sd <= 0.0;
     let xbest = if flat {
         vec![0.0; dim]
-    } else if previous.is_none() {
-        let (x1, _) = nelder_mead(&objective, &x0, 0.3, 400 * dim.max(1));
-        let (x2, _) = nelder_mead(&objective, &x1, 0.05, 400 * dim.max(1));
+    } else if !warm {
+        let (x1, _) = nelder_mead(&objective, &x0, 0.3, 300 * dim.max(1), 1e-10);
+        let (x2, _) = nelder_mead(&objective, &x1, 0.05, 150 * dim.max(1), 1e-10);
         x2
     } else {
-        let (x1, _) = nelder_mead(&objective, &x0, 0.1, 200 * dim.max(1));
+        let (x1, _) = nelder_mead(&objective, &x0, 0.1, 200 * dim.max(1), 1e-8);
         x1
     };
     let (phi, theta, mu) = if flat {

@@ -46,11 +46,11 @@ impl StlSpans {
         let seasonal = 7usize;
         let t = 1.5 * period as f64 / (1.0 - 1.5 / seasonal as f64);
         let mut trend = t.ceil() as usize;
-        if trend % 2 == 0 {
+        if trend.is_multiple_of(2) {
             trend += 1;
         }
         let mut low_pass = period + 1;
-        if low_pass % 2 == 0 {
+        if low_pass.is_multiple_of(2) {
             low_pass += 1;
         }
         StlSpans {
@@ -108,6 +108,7 @@ pub fn decompose(y: &[f64], period: usize, spans: StlSpans) -> Option<(Vec<f64>,
 /// Step 2: smooth each phase's subseries (loess of degree `degree`), extrapolated one value each side;
 /// `out` has length `n + 2 period`.
 fn cycle_subseries(y: &[f64], period: usize, span: usize, degree: usize, out: &mut [f64]) {
+    let mut scratch = Vec::new();
     let n = y.len();
     let mut sub = Vec::with_capacity(n / period + 1);
     let mut fit = Vec::with_capacity(n / period + 3);
@@ -125,9 +126,10 @@ fn cycle_subseries(y: &[f64], period: usize, span: usize, degree: usize, out: &m
         // One cycle before (position 0) and one after (position k + 1), in
         // 1-based subseries positions as in stl.f.
         let right = span.min(k);
-        fit[0] = loess(&sub, span, degree, 0.0, 1, right).unwrap_or(fit[1]);
+        fit[0] = loess(&mut scratch, &sub, span, degree, 0.0, 1, right).unwrap_or(fit[1]);
         let left = if k > span { k - span + 1 } else { 1 };
-        fit[k + 1] = loess(&sub, span, degree, (k + 1) as f64, left, k).unwrap_or(fit[k]);
+        fit[k + 1] =
+            loess(&mut scratch, &sub, span, degree, (k + 1) as f64, left, k).unwrap_or(fit[k]);
         for (m, v) in fit.iter().enumerate() {
             let idx = j + m * period;
             if idx < out.len() {
@@ -164,6 +166,7 @@ fn moving_average(x: &[f64], len: usize) -> Vec<f64> {
 /// A loess of degree 0 or 1 and span `span` evaluated at every position 1..=n
 /// (stl.f's `ess` with `jump = 1`); `out.len() == y.len()`.
 fn smooth(y: &[f64], span: usize, degree: usize, out: &mut [f64]) {
+    let mut scratch = Vec::with_capacity(span.min(y.len()));
     let n = y.len();
     if n == 0 {
         return;
@@ -179,7 +182,8 @@ fn smooth(y: &[f64], span: usize, degree: usize, out: &mut [f64]) {
             left += 1;
             right += 1;
         }
-        out[i - 1] = loess(y, span, degree, i as f64, left, right).unwrap_or(y[i - 1]);
+        out[i - 1] =
+            loess(&mut scratch, y, span, degree, i as f64, left, right).unwrap_or(y[i - 1]);
     }
 }
 
@@ -187,7 +191,15 @@ fn smooth(y: &[f64], span: usize, degree: usize, out: &mut [f64]) {
 /// (degree 1) fit at `xs`
 /// (1-based) over the rows `left..=right` (1-based); `None` when every
 /// weight is 0.
-fn loess(y: &[f64], span: usize, degree: usize, xs: f64, left: usize, right: usize) -> Option<f64> {
+fn loess(
+    w: &mut Vec<f64>,
+    y: &[f64],
+    span: usize,
+    degree: usize,
+    xs: f64,
+    left: usize,
+    right: usize,
+) -> Option<f64> {
     let n = y.len();
     let range = n as f64 - 1.0;
     let mut h = (xs - left as f64).max(right as f64 - xs);
@@ -196,7 +208,8 @@ fn loess(y: &[f64], span: usize, degree: usize, xs: f64, left: usize, right: usi
     }
     let h9 = 0.999 * h;
     let h1 = 0.001 * h;
-    let mut w = vec![0.0f64; right + 1 - left];
+    w.clear();
+    w.resize(right + 1 - left, 0.0);
     let mut total = 0.0;
     for j in left..=right {
         let r = (j as f64 - xs).abs();
@@ -217,7 +230,7 @@ fn loess(y: &[f64], span: usize, degree: usize, xs: f64, left: usize, right: usi
     if total <= 0.0 {
         return None;
     }
-    for v in &mut w {
+    for v in w.iter_mut() {
         *v /= total;
     }
     if h > 0.0 && degree > 0 {

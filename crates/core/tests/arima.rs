@@ -44,7 +44,12 @@ fn read_values(file: &str) -> Vec<f64> {
     let text = std::fs::read_to_string(reference_dir().join(file)).expect("reference csv");
     text.lines()
         .skip(1)
-        .map(|l| l.rsplit(',').next().unwrap().parse::<f64>().unwrap())
+        .map(|l| {
+            l.rsplit(',')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .expect("a number in the last column")
+        })
         .collect()
 }
 
@@ -54,9 +59,9 @@ fn params(json: &str) -> ArimaParams {
 
 fn floats(v: &Value) -> Vec<f64> {
     v.as_array()
-        .unwrap()
+        .expect("a JSON array")
         .iter()
-        .map(|x| x.as_f64().unwrap())
+        .map(|x| x.as_f64().expect("a JSON number"))
         .collect()
 }
 
