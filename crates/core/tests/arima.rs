@@ -472,6 +472,10 @@ fn config_errors_name_the_key_and_range() {
     assert!((p.z - 1.959963984540054).abs() < 1e-9);
 }
 
+fn params_auto() -> ArimaParams {
+    params(r#"{"minTrainingSize":16,"updateInterval":5}"#)
+}
+
 fn series_for_props(seed: u64) -> Vec<f64> {
     let mut y = seasonal(160, seed);
     y[70] = f64::NAN;
@@ -481,6 +485,39 @@ fn series_for_props(seed: u64) -> Vec<f64> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Any values (huge, tiny, NaN, inf, constant runs) and orders: no panic,
+    /// and every scored row has a forecast.
+    #[test]
+    fn never_panics(
+        values in proptest::collection::vec(prop_oneof![
+            any::<f64>(),
+            -1e6f64..1e6,
+            Just(0.0),
+            Just(1e300),
+            Just(f64::NAN),
+        ], 0..120),
+        p in 0u8..4, d in 0u8..3, q in 0u8..4, stl in any::<bool>(),
+    ) {
+        let config = if stl {
+            format!(r#"{{"p":{p},"d":{d},"q":{q},"minTrainingSize":20,"updateInterval":7,"enableStl":true,"m":5,"horizon":5}}"#)
+        } else {
+            format!(r#"{{"p":{p},"d":{d},"q":{q},"minTrainingSize":20,"updateInterval":7,"horizon":5}}"#)
+        };
+        let params = params(&config);
+        let mut model = Arima::new(&params);
+        let mut out = Vec::new();
+        for &v in &values {
+            let s = model.update(v, &params);
+            prop_assert_eq!(s.status == Status::Ok, s.forecast.is_some());
+            model.forecast(&params, &mut out);
+        }
+        let auto = params_auto();
+        let mut model = Arima::new(&auto);
+        for &v in &values {
+            model.update(v, &auto);
+        }
+    }
 
     /// Snapshot (postcard) at any row, restore, continue: same output as
     /// straight through; with and without STL and auto order.
