@@ -7,7 +7,8 @@ orders on the first WINDOW rows of each (exact Gaussian MLE by the state-space
 Kalman filter, trend "c" when d = 0, stationarity and invertibility
 enforced, as crates/core/src/arima.rs), and writes reference.json: the
 coefficients, sigma2, log-likelihood, AIC and the next 12 forecasts with 95 %
-prediction intervals.
+prediction intervals; plus STL decompositions (crates/core/src/stl.rs) of the
+first series with period 24.
 
 Run (statsmodels 0.14+, pandas):
     python3 -m venv /tmp/venv && /tmp/venv/bin/pip install statsmodels pandas
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 import statsmodels
 from statsmodels.tsa.arima.model import ARIMA
+from statsmodels.tsa.seasonal import STL
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROWS = 600
@@ -63,6 +65,20 @@ def main():
             "forecast": fc.predicted_mean.tolist(),
             "lower": ci[:, 0].tolist(),
             "upper": ci[:, 1].tolist(),
+        })
+    # STL (crates/core/src/stl.rs) on the hourly ambient temperature, period
+    # 24: statsmodels' defaults (seasonal 7, degree 1) and the "periodic"
+    # spans arima uses (seasonal 10 * (n // 24) + 1, degree 0).
+    y = pd.read_csv(os.path.join(HERE, "ambient_temperature.csv"))["value"].to_numpy(dtype=float)[:WINDOW]
+    out["stl"] = []
+    for seasonal, deg in [(7, 1), (10 * (WINDOW // 24) + 1, 0)]:
+        res = STL(y, period=24, seasonal=seasonal, seasonal_deg=deg, robust=False).fit()
+        out["stl"].append({
+            "period": 24,
+            "seasonal_span": seasonal,
+            "seasonal_degree": deg,
+            "seasonal": res.seasonal.tolist(),
+            "trend": res.trend.tolist(),
         })
     with open(os.path.join(HERE, "reference.json"), "w") as f:
         json.dump(out, f, indent=1)
