@@ -6,7 +6,6 @@
 //!
 //! ```
 //! use wasmad_core::arima::{Arima, ArimaParams};
-//! use wasmad_core::config::Reader;
 //! let params = ArimaParams::from_json(r#"{"p":1,"d":0,"q":1,"minTrainingSize":32}"#).unwrap();
 //! let mut model = Arima::new(&params);
 //! let mut out = Vec::new();
@@ -130,13 +129,14 @@
 //! # Cost
 //!
 //! Between refits a row costs one Kalman step, `O(p + q)` once the filter is
-//! steady: about 24 M rows/s for (1,0,1) natively. A refit costs a few
+//! steady: about 25 M rows/s for (1,0,1) natively. A refit costs a few
 //! hundred likelihood evaluations over the window (each `O(n r^2)` before
-//! the filter is steady, `O(n r)` after), about 0.4 ms for (1,0,1) on 512
-//! rows. On 100k rows (`examples/arima_speed.rs`, native release, a shared
-//! and loaded 2-core machine): (1,0,1) 245 k rows/s, (2,1,1) 176 k rows/s,
-//! (3,1,3) 8 k rows/s, automatic orders (the default) 24 k rows/s, STL with
-//! (1,1,1) 55 k rows/s, STL with automatic orders 17 k rows/s. Raising
+//! the filter is steady, `O(n r)` after), about 0.25 ms for (1,0,1) on 512
+//! rows, plus about 1 ms for STL. On 100k rows (`examples/arima_speed.rs`,
+//! native release, a shared and loaded 2-core machine, default window and
+//! cadence): (1,0,1) 260 k rows/s, (2,1,1) 186 k rows/s, (3,1,3) 10 k
+//! rows/s, automatic orders (the default) 29 k rows/s, STL with (1,1,1)
+//! 61 k rows/s, STL with automatic orders 18 k rows/s. Raising
 //! `updateInterval` divides the refit share accordingly.
 //!
 //! Transcendental functions come from `libm`; the optimiser and filters use

@@ -180,13 +180,33 @@ fn smooth(y: &[f64], span: usize, degree: usize, out: &mut [f64]) {
     }
     let (mut left, mut right) = if span >= n { (1, n) } else { (1, span) };
     let half = span.div_ceil(2);
+    // Where the window is centred on the point (all but the ends), the
+    // weights are the same at every point up to rounding: computed once,
+    // then reused (the fits move by a few ulps, not more).
+    let mut kernel: Vec<f64> = Vec::new();
     for i in 1..=n {
         if span < n && i > half && right != n {
             left += 1;
             right += 1;
         }
-        out[i - 1] =
-            loess(&mut scratch, y, span, degree, i as f64, left, right).unwrap_or(y[i - 1]);
+        let centred = span < n && i - left == right - i;
+        if centred && !kernel.is_empty() {
+            let mut ys = 0.0;
+            for (k, w) in kernel.iter().enumerate() {
+                ys += w * y[left - 1 + k];
+            }
+            out[i - 1] = ys;
+            continue;
+        }
+        out[i - 1] = match loess(&mut scratch, y, span, degree, i as f64, left, right) {
+            Some(v) => {
+                if centred {
+                    kernel.clone_from(&scratch);
+                }
+                v
+            }
+            None => y[i - 1],
+        };
     }
 }
 

@@ -254,6 +254,44 @@ fn spike_and_level_shift_are_flagged() {
 }
 
 #[test]
+fn direction_keeps_one_side() {
+    let mut y = ar1(300, 13);
+    y[150] += 15.0;
+    y[250] -= 15.0;
+    let flagged = |config: &str| -> Vec<usize> {
+        let out = run(&params(config), &y);
+        (0..y.len()).filter(|&i| out[i].anomaly).collect()
+    };
+    let both = flagged(r#"{"p":1,"d":0,"q":0,"minTrainingSize":64}"#);
+    let up = flagged(r#"{"p":1,"d":0,"q":0,"minTrainingSize":64,"direction":"up"}"#);
+    let down = flagged(r#"{"p":1,"d":0,"q":0,"minTrainingSize":64,"direction":"down"}"#);
+    assert!(both.contains(&150) && both.contains(&250), "{both:?}");
+    assert!(up.contains(&150) && !up.contains(&250), "{up:?}");
+    assert!(down.contains(&250) && !down.contains(&150), "{down:?}");
+    // A user threshold replaces the confidence z: wider band, fewer flags.
+    let wide = flagged(r#"{"p":1,"d":0,"q":0,"minTrainingSize":64,"threshold":8}"#);
+    assert!(wide.len() < both.len() && wide.contains(&150), "{wide:?}");
+}
+
+#[test]
+fn restore_guard_rejects_other_params() {
+    let p = params(r#"{"p":1,"d":0,"q":1,"minTrainingSize":40,"maxTrainingSize":100}"#);
+    let mut model = Arima::new(&p);
+    for &x in &ar1(150, 1) {
+        model.update(x, &p);
+    }
+    assert!(model.is_consistent(&p));
+    let other_window = params(r#"{"p":1,"d":0,"q":1,"minTrainingSize":40,"maxTrainingSize":120}"#);
+    assert!(!model.is_consistent(&other_window));
+    let other_order = params(r#"{"p":2,"d":0,"q":1,"minTrainingSize":40,"maxTrainingSize":100}"#);
+    assert!(!model.is_consistent(&other_order));
+    let with_stl = params(
+        r#"{"p":1,"d":0,"q":1,"minTrainingSize":40,"maxTrainingSize":100,"enableStl":true,"m":12}"#,
+    );
+    assert!(!model.is_consistent(&with_stl));
+}
+
+#[test]
 fn warmup_then_values() {
     let p = params(r#"{"p":1,"d":0,"q":1,"minTrainingSize":20}"#);
     let y = ar1(40, 3);
