@@ -23,6 +23,8 @@
 //!   [`Model`] impl (`NAME = "arima"`) exposes the same through the trait, so
 //!   `Keyed<Arima>` works as for the other detectors (the engine's
 //!   `threshold` then defaults to the z of `confidencePercentage`).
+//! * [`ArimaParams::from_json`]`(&str)` does both for a standalone config
+//!   (tests, examples); [`ArimaParams::to_json`] gives the effective keys.
 //! * [`Arima::new`]`(&ArimaParams) -> Arima`: a fresh key.
 //! * [`Arima::update`]`(&mut self, x, &ArimaParams) -> ArimaStep`: scores `x`
 //!   against the current model, then learns it. Fields: `status` (warmup /
@@ -30,7 +32,8 @@
 //!   warm-up and for skipped rows), `score = (x - forecast) / sigma`,
 //!   `anomaly`, `rmse`, `aic`, `order`. This maps onto Confluent's row
 //!   `timestamp, actual_value, forecast_value, lower_bound, upper_bound,
-//!   is_anomaly, rmse, aic`.
+//!   is_anomaly, rmse, aic`. [`Arima::learn`] learns without scoring (warm
+//!   start from history).
 //! * [`Arima::forecast`]`(&self, &ArimaParams, &mut Vec<ForecastStep>)`:
 //!   `horizon` steps `{forecast, lower, upper}` after the last learned row
 //!   (`ML_FORECAST`); empty before the first fit.
@@ -38,6 +41,23 @@
 //!   [`Arima::rmse`] (the `rmse` and `aic` columns of `ML_FORECAST`),
 //!   [`Arima::coefficients`] (introspection), [`Arima::seen`],
 //!   [`Arima::is_consistent`]`(&params)` (restore guard).
+//!
+//! # Config keys (defaults)
+//!
+//! | key | default | accepted |
+//! |---|---|---|
+//! | `p`, `q` | chosen by AIC in 0..=3 | integer 0..=5 |
+//! | `d` | chosen by KPSS in 0..=2 | integer 0..=2 |
+//! | `minTrainingSize` | 128 | integer >= 16, >= p + d + q + 8, >= 2 m with STL |
+//! | `maxTrainingSize` | 512 | integer 16..=100000, >= minTrainingSize |
+//! | `updateInterval` | 64 | integer 1..=1e9 |
+//! | `confidencePercentage` | 99 | number in (0, 100) |
+//! | `threshold` | z of confidencePercentage (2.576) | number > 0; overrides it |
+//! | `direction` | `both` | `both`, `up`, `down` |
+//! | `enableStl` | false | boolean; needs `m` |
+//! | `m` | none | integer 2..=10000; only with `enableStl` |
+//! | `horizon` | 1 | integer 1..=1000 |
+//! | `evalWindowSize` | 64 | integer 1..=100000 |
 //!
 //! # Model
 //!
@@ -50,13 +70,16 @@
 //!   The first fit happens once `minTrainingSize` rows (default 128) are
 //!   learned; rows before are `warmup` (and so are later rows in the rare
 //!   case that no fit has succeeded yet, e.g. values so large that the
-//!   likelihood overflows; a failed refit keeps the previous fit). Then the model is refitted every
-//!   `updateInterval` learned rows (default 64) on the window.
+//!   likelihood overflows; a failed refit keeps the previous fit). Then the
+//!   model is refitted every `updateInterval` learned rows (default 64) on
+//!   the window.
 //! * Orders: any of `p`, `d`, `q` not given is chosen at every refit. `d`
 //!   (0..=2) by repeated KPSS level-stationarity tests at 5 % (statistic >
 //!   0.463, Bartlett long-run variance with `trunc(4 (n/100)^0.25)` lags),
-//!   as R's `forecast::ndiffs`. Then `p`, `q` in 0..=3 (fewer on short
-//!   windows) by the smallest AIC of Hannan-Rissanen fits (a long AR fitted
+//!   as R's `forecast::ndiffs`, with hysteresis after the first fit (a level
+//!   differenced last time needs a statistic below 0.9 x 0.463 to stop
+//!   differencing, one not differenced needs above 1.1 x 0.463 to start).
+//!   Then `p`, `q` in `0..=min(3, (n - d - 8) / 4)` by the smallest AIC of Hannan-Rissanen fits (a long AR fitted
 //!   by Yule-Walker gives residuals; `w_t` is then regressed by least
 //!   squares on its own lags and the lagged residuals, all candidates on the
 //!   same rows), an approximation of the conditional-sum-of-squares AIC that
