@@ -7,7 +7,8 @@ orders on the first WINDOW rows of each (exact Gaussian MLE by the state-space
 Kalman filter, trend "c" when d = 0, stationarity and invertibility
 enforced, as crates/core/src/arima.rs), and writes reference.json: the
 coefficients, sigma2, log-likelihood, AIC and the next 12 forecasts with 95 %
-prediction intervals; plus STL decompositions (crates/core/src/stl.rs) of the
+prediction intervals, and the one-step predictions of the next 100 rows
+with the parameters fixed (filtering on, no refit); plus STL decompositions (crates/core/src/stl.rs) of the
 first series with period 24.
 
 Run (statsmodels 0.14+, pandas):
@@ -34,6 +35,17 @@ CASES = [
     ("machine_temperature", "realKnownCause/machine_temperature_system_failure.csv", (2, 1, 1)),
     ("ec2_request_latency", "realKnownCause/ec2_request_latency_system_failure.csv", (0, 1, 1)),
 ]
+
+
+def stream(res, values):
+    ext = res.append(values[WINDOW:ROWS])
+    pred = ext.get_prediction(start=WINDOW, end=ROWS - 1)
+    ci = pred.conf_int(alpha=0.05)
+    return {
+        "forecast": pred.predicted_mean.tolist(),
+        "lower": ci[:, 0].tolist(),
+        "upper": ci[:, 1].tolist(),
+    }
 
 
 def main():
@@ -63,6 +75,9 @@ def main():
             "aic": float(res.aic),
             "series_sd": float(np.std(y)),
             "forecast": fc.predicted_mean.tolist(),
+            # One-step predictions (95 %) of rows WINDOW..ROWS with the
+            # parameters fixed and the state filtered on (no refit).
+            "stream": stream(res, df["value"].to_numpy(dtype=float)),
             "lower": ci[:, 0].tolist(),
             "upper": ci[:, 1].tolist(),
         })
