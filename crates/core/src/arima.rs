@@ -104,7 +104,7 @@
 //!   (or the values within `ftol / 100`: a coefficient drifting towards a
 //!   unit root moves the points without changing the likelihood), with
 //!   `ftol = 1e-10` for cold starts and `1e-8` for warm ones, or after 300
-//!   (+150) evaluations per parameter cold, 200 warm.
+//!   (+150) evaluations per parameter cold, 100 warm.
 //!   `AIC = -2 loglik + 2 (p + q + 1 + [d = 0])`, as statsmodels counts.
 //! * Between refits the fitted model is not changed; each learned row runs
 //!   one Kalman step (the innovations recursion: `O(r)` once the filter is
@@ -160,9 +160,9 @@
 //! the filter is steady, `O(n r)` after), about 0.25 ms for (1,0,1) on 512
 //! rows, plus about 1 ms for STL. On 100k rows (`examples/arima_speed.rs`,
 //! native release, a shared and loaded 2-core machine, default window and
-//! cadence): (1,0,1) 260 k rows/s, (2,1,1) 186 k rows/s, (3,1,3) 10 k
-//! rows/s, automatic orders (the default) 29 k rows/s, STL with (1,1,1)
-//! 61 k rows/s, STL with automatic orders 18 k rows/s. Raising
+//! cadence): (1,0,1) 255 k rows/s, (2,1,1) 186 k rows/s, (3,1,3) 13 k
+//! rows/s, automatic orders (the default) 32 k rows/s, STL with (1,1,1)
+//! 62 k rows/s, STL with automatic orders 20 k rows/s. Raising
 //! `updateInterval` divides the refit share accordingly.
 //!
 //! Transcendental functions come from `libm`; the optimiser and filters use
@@ -1583,7 +1583,7 @@ fn fit_window(y: &[f64], start: u64, params: &ArimaParams, previous: Option<&Fit
         let (x2, _) = nelder_mead(&objective, &x1, 0.05, 150 * dim.max(1), 1e-10);
         x2
     } else {
-        let (x1, _) = nelder_mead(&objective, &x0, 0.1, 200 * dim.max(1), 1e-8);
+        let (x1, _) = nelder_mead(&objective, &x0, 0.1, 100 * dim.max(1), 1e-8);
         x1
     };
     let (phi, theta, mu) = if flat {
