@@ -18,6 +18,7 @@
 //! ```
 
 pub mod alert;
+pub mod arima;
 pub mod bytes;
 pub mod changepoint;
 pub mod config;
@@ -38,6 +39,7 @@ pub mod row;
 pub mod rows;
 pub mod spikedip;
 pub mod step;
+pub mod stl;
 pub mod zscore;
 
 pub use detector::{ABI_VERSION, ALGORITHMS, Detector, describe};
