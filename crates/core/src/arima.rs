@@ -241,7 +241,8 @@ pub struct ArimaParams {
 impl ArimaParams {
     /// Every config key with its default and range.
     pub fn specs() -> Vec<ParamSpec> {
-        let mut s = common_specs(2.575_829_303_548_900_4, MIN_TRAINING_DEFAULT);
+        // The same quantile `params` computes, so describe's default is exact.
+        let mut s = common_specs(gauss::quantile(0.995), MIN_TRAINING_DEFAULT);
         for spec in &mut s {
             match spec.key {
                 "threshold" => {

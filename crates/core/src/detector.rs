@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::alert::{self, Alerts};
+use crate::arima::Arima;
 use crate::changepoint::ChangePoint;
 use crate::config::{Common, ParamSpec, Reader, parse_object};
 use crate::engine::{Input, Keyed, Scores};
@@ -36,6 +37,7 @@ pub const ALGORITHMS: &[&str] = &[
     <SpikeDip as RowModel>::NAME,
     <ChangePoint as RowModel>::NAME,
     <Robust as RowModel>::NAME,
+    <Arima as RowModel>::NAME,
 ];
 
 /// A detector of any algorithm, holding one model per key.
@@ -57,6 +59,8 @@ pub enum Detector {
     ChangePoint(RowKeyed<ChangePoint>),
     /// See [`crate::robust`].
     Robust(RowKeyed<Robust>),
+    /// See [`crate::arima`].
+    Arima(RowKeyed<Arima>),
 }
 
 macro_rules! dispatch {
@@ -70,6 +74,7 @@ macro_rules! dispatch {
             Detector::SpikeDip($k) => $body,
             Detector::ChangePoint($k) => $body,
             Detector::Robust($k) => $body,
+            Detector::Arima($k) => $body,
         }
     };
 }
@@ -191,6 +196,7 @@ impl Detector {
             "spike_dip" | "spikedip" | "spikeanddip" => Ok(Detector::SpikeDip(build_rows(&obj)?)),
             "change_point" | "changepoint" => Ok(Detector::ChangePoint(build_rows(&obj)?)),
             "robust" => Ok(Detector::Robust(build_rows(&obj)?)),
+            "arima" => Ok(Detector::Arima(build_rows(&obj)?)),
             other => Err(Error::InvalidConfig(format!(
                 "unknown algorithm '{other}'; accepted: {}",
                 ALGORITHMS.join(", ")
@@ -209,6 +215,7 @@ impl Detector {
             Detector::SpikeDip(_) => <SpikeDip as RowModel>::NAME,
             Detector::ChangePoint(_) => <ChangePoint as RowModel>::NAME,
             Detector::Robust(_) => <Robust as RowModel>::NAME,
+            Detector::Arima(_) => <Arima as RowModel>::NAME,
         }
     }
 
@@ -314,7 +321,7 @@ pub fn describe() -> String {
         "module": "wasmad-detectors",
         "version": env!("CARGO_PKG_VERSION"),
         "abi": ABI_VERSION,
-        "algorithms": [algo::<ZScore>(false), algo::<Ewma>(false), algo::<Mad>(false), algo::<HoltWinters>(false), row_algo::<Rcf>(), row_algo::<SpikeDip>(), row_algo::<ChangePoint>(), row_algo::<Robust>()],
+        "algorithms": [algo::<ZScore>(false), algo::<Ewma>(false), algo::<Mad>(false), algo::<HoltWinters>(false), row_algo::<Rcf>(), row_algo::<SpikeDip>(), row_algo::<ChangePoint>(), row_algo::<Robust>(), row_algo::<Arima>()],
         "common": common_keys(),
         "outputs": ["forecast_value", "lower_bound", "upper_bound", "score", "is_anomaly", "direction", "status", "severity", "anomaly_probability"],
     })

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::arima::{Arima, ArimaParams, ForecastStep};
 use crate::changepoint::{ChangePoint, ChangePointParams};
 use crate::config::{Common, ParamSpec, Reader};
 use crate::error::Result;
@@ -275,5 +276,101 @@ impl RowModel for Rcf {
 
     fn is_consistent(&self, p: &RcfConfig) -> bool {
         Rcf::is_consistent(self, &p.forest)
+    }
+}
+
+/// `arima` params plus whether every row also returns its forecast path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArimaConfig {
+    /// The model's parameters.
+    pub arima: ArimaParams,
+    /// Return the `horizon`-step forecast of every row (`forecast` extra).
+    pub forecast_steps: bool,
+}
+
+impl RowModel for Arima {
+    type Params = ArimaConfig;
+    const NAME: &'static str = "arima";
+    const DESCRIPTION: &'static str = "ARIMA(p,d,q) refitted on a rolling window (orders by AIC when absent), optional STL; anomaly outside the confidencePercentage prediction interval (Confluent ML_DETECT_ANOMALIES, ML_FORECAST).";
+    const MULTIVARIATE: bool = false;
+
+    fn specs() -> Vec<ParamSpec> {
+        let mut s = ArimaParams::specs();
+        s.push(ParamSpec::boolean(
+            "forecastSteps",
+            false,
+            "Also return every row's forecast for the next `horizon` rows (value, lower, upper per step): ML_FORECAST sets it.",
+        ));
+        s
+    }
+
+    fn params(reader: &Reader<'_>, common: &mut Common) -> Result<ArimaConfig> {
+        Ok(ArimaConfig {
+            arima: ArimaParams::params(reader, common)?,
+            forecast_steps: reader.boolean("forecastSteps")?,
+        })
+    }
+
+    fn params_json(p: &ArimaConfig) -> Map<String, Value> {
+        let mut m = p.arima.to_json();
+        m.insert("forecastSteps".into(), p.forecast_steps.into());
+        m
+    }
+
+    /// `rmse` and `aic` always; `forecast` (3 per step) with `forecastSteps`.
+    fn extras(p: &ArimaConfig, _: usize) -> Vec<(&'static str, usize)> {
+        let mut v = vec![("rmse", 1), ("aic", 1)];
+        if p.forecast_steps {
+            v.push(("forecast", 3 * p.arima.horizon as usize));
+        }
+        v
+    }
+
+    fn new(p: &ArimaConfig, _: &Common, _: usize) -> Result<Self> {
+        Ok(Arima::new(&p.arima))
+    }
+
+    fn width(&self) -> usize {
+        1
+    }
+
+    fn step(
+        &mut self,
+        _ts: i64,
+        row: &[f64],
+        p: &ArimaConfig,
+        common: &Common,
+        extras: &mut [f64],
+    ) -> RowStep {
+        let s = self.update(row[0], &p.arima);
+        if s.status != Status::Ok {
+            return RowStep::unscored(s.status);
+        }
+        extras[0] = s.rmse.unwrap_or(f64::NAN);
+        extras[1] = s.aic.unwrap_or(f64::NAN);
+        if p.forecast_steps {
+            // The path from here on: this row is learned, so step 1 is the next row.
+            let mut path: Vec<ForecastStep> = Vec::new();
+            self.forecast(&p.arima, &mut path);
+            for (j, f) in path.iter().enumerate().take(p.arima.horizon as usize) {
+                extras[2 + 3 * j] = f.forecast;
+                extras[3 + 3 * j] = f.lower;
+                extras[4 + 3 * j] = f.upper;
+            }
+        }
+        RowStep {
+            status: Status::Ok,
+            forecast: s.forecast.unwrap_or(f64::NAN),
+            lower: s.lower.unwrap_or(f64::NAN),
+            upper: s.upper.unwrap_or(f64::NAN),
+            score: s.score,
+            anomaly: s.anomaly,
+            up: s.score >= 0.0,
+            ratio: s.score.abs() / common.threshold,
+        }
+    }
+
+    fn is_consistent(&self, p: &ArimaConfig) -> bool {
+        Arima::is_consistent(self, &p.arima)
     }
 }

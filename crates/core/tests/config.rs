@@ -364,9 +364,9 @@ fn partition_by_is_ignored() {
     let ts: Vec<i64> = (0..values.len() as i64).collect();
     for algorithm in ALGORITHMS {
         let req = required(algorithm);
-        let plain = format!(r#"{{"algorithm":"{algorithm}","minTrainingSize":10{req}}}"#);
+        let plain = format!(r#"{{"algorithm":"{algorithm}","minTrainingSize":16{req}}}"#);
         let with = format!(
-            r#"{{"algorithm":"{algorithm}","minTrainingSize":10{req},"partitionBy":["host"]}}"#
+            r#"{{"algorithm":"{algorithm}","minTrainingSize":16{req},"partitionBy":["host"]}}"#
         );
         let (mut a, mut b) = (
             Detector::from_config(&plain).expect("plain"),
@@ -576,7 +576,22 @@ fn describe_bounds_are_enforced() {
         if let Some(min) = p["min"].as_f64() {
             outside.push(min - step);
             let mut ok = with(json!(min), true);
-            ok["minTrainingSize"] = json!(2);
+            // The smallest warm-up the algorithm takes (2 for most).
+            let min_training = describe_json()["algorithms"]
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["name"] == name))
+                .and_then(|x| x["params"].as_array())
+                .and_then(|ps| ps.iter().find(|p| p["key"] == "minTrainingSize"))
+                .and_then(|p| p["min"].as_f64())
+                .unwrap_or(2.0)
+                .max(2.0);
+            if label != "minTrainingSize" {
+                ok["minTrainingSize"] = json!(min_training as u64);
+            }
+            // Keys that only apply with another one set.
+            if name == "arima" && label == "m" {
+                ok["enableStl"] = json!(true);
+            }
             // rcf's timeDecay must also exceed subSampleSize (>= 10): its
             // documented minimum (Kinesis's) is reachable only with that
             // cross-key rule broken, which has its own error test.

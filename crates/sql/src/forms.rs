@@ -501,8 +501,9 @@ impl WindowForms {
         if !keys.is_empty() {
             config.insert(crate::spec::PARTITION_BY.into(), Value::Array(keys));
         }
-        if form == Form::Forecast && !config.contains_key("horizon") {
-            config.insert("horizon".into(), Value::from(1));
+        if form == Form::Forecast {
+            config.entry("horizon").or_insert_with(|| Value::from(1));
+            config.insert("forecastSteps".into(), Value::Bool(true));
         }
         let projected = LogicalPlanBuilder::from(input).project(exprs)?.build()?;
         let schema: &DFSchema = projected.schema();
