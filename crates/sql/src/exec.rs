@@ -943,8 +943,18 @@ fn forecast_list(
             DataFusionError::Execution("ML_FORECAST: too many forecast steps in one batch".into())
         })?);
     }
-    let ts_array: ArrayRef = Arc::new(Int64Array::from(t));
-    let ts_array = cast(&ts_array, fields[0].data_type())?;
+    // Times are microseconds (the detector's unit): convert to the
+    // output's type (the time column's timestamp unit, or Int64 µs).
+    let ts_array: ArrayRef = match fields[0].data_type() {
+        DataType::Timestamp(_, tz) => cast(
+            &(Arc::new(
+                datafusion::arrow::array::TimestampMicrosecondArray::from(t)
+                    .with_timezone_opt(tz.clone()),
+            ) as ArrayRef),
+            fields[0].data_type(),
+        )?,
+        _ => Arc::new(Int64Array::from(t)),
+    };
     let items = StructArray::try_new(
         fields.clone(),
         vec![
