@@ -189,7 +189,7 @@ fn module_flag_loads_the_exported_component() {
     assert_eq!(stdout(&via_module), stdout(&native));
     let desc = wasmad(&["describe"]);
     let v: serde_json::Value = serde_json::from_slice(&desc.stdout).expect("describe prints JSON");
-    assert_eq!(v["abi"], 1);
+    assert_eq!(v["abi"], wasmad_core::ABI_VERSION);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
