@@ -706,7 +706,7 @@ fn extra_column(s: &Scores, name: &str, n: usize) -> Result<ArrayRef> {
 }
 
 /// (high, low) attribution pairs of each value column for row `i`.
-fn attribution_pairs<'a>(s: &'a Scores, width: usize, n: usize) -> Result<Option<&'a [f64]>> {
+fn attribution_pairs(s: &Scores, width: usize, n: usize) -> Result<Option<&[f64]>> {
     match s.extra("attribution") {
         None => Ok(None),
         Some(e) if e.per_row == 2 * width && e.values.len() == n * 2 * width => Ok(Some(&e.values)),
@@ -909,7 +909,7 @@ fn forecast_list(
     let (mut t, mut v, mut lo, mut hi, mut r, mut a) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut valid_rows = Vec::with_capacity(n);
-    for i in 0..n {
+    for (i, &t_i) in ts.iter().enumerate().take(n) {
         let k = keys.get(i).map_or(0, |k| *k as usize);
         if last_ts.len() <= k {
             last_ts.resize(k + 1, i64::MIN);
@@ -917,18 +917,16 @@ fn forecast_list(
         let step = if last_ts[k] == i64::MIN {
             0
         } else {
-            ts[i].saturating_sub(last_ts[k])
+            t_i.saturating_sub(last_ts[k])
         };
-        last_ts[k] = ts[i];
+        last_ts[k] = t_i;
         let ok = s.flags[i] & flags::STATUS_MASK == 0;
         match steps {
             Some(e) if ok => {
                 let h = e.per_row / 3;
                 for j in 0..h {
                     let base = i * e.per_row + 3 * j;
-                    t.push(Some(
-                        ts[i].saturating_add(step.saturating_mul(j as i64 + 1)),
-                    ));
+                    t.push(Some(t_i.saturating_add(step.saturating_mul(j as i64 + 1))));
                     v.push(Some(e.values[base]));
                     lo.push(Some(e.values[base + 1]));
                     hi.push(Some(e.values[base + 2]));
