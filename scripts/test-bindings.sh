@@ -61,6 +61,8 @@ echo "== pytest (bindings/python)"
 (cd bindings/python && "$venv/bin/python" -m pytest) || status=1
 echo "== node --test (bindings/js)"
 (cd bindings/js && node --test test/) || status=1
+echo "== browser example (examples/web: Chromium via apt-get if missing, npm ci, node --test)"
+bash examples/web/test.sh || status=1
 if [ "$status" -ne 0 ]; then
   echo "test-bindings: FAILED" >&2
 fi

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { instantiate } from '../gen/detector.js';
 
 /** The ABI version this package speaks (`abi-version` of wit/detector.wit). */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 const GEN = new URL('../gen/', import.meta.url);
 const disposeSymbol = Symbol.dispose ?? Symbol.for('nodejs.dispose');
