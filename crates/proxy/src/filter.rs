@@ -22,10 +22,9 @@ fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, &format!("wasmad-proxy: {message}"));
 }
 
-fn now_us() -> i64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+/// Microseconds since the epoch: the detector's row timestamp.
+fn micros(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
 }
 
@@ -85,8 +84,8 @@ struct Plugin {
 }
 
 impl Plugin {
-    fn score(&self, key: &[u8], value: Option<f64>) -> Verdict {
-        let verdict = match self.models.borrow_mut().score(key, value, now_us()) {
+    fn score(&self, key: &[u8], value: Option<f64>, at: SystemTime) -> Verdict {
+        let verdict = match self.models.borrow_mut().score(key, value, micros(at)) {
             Ok(v) => v,
             Err(e) => {
                 log(LogLevel::Error, &e.to_string());
@@ -187,7 +186,8 @@ impl HttpContext for Request {
         let Some(plugin) = self.plugin.clone() else {
             return Flow::Continue;
         };
-        self.start = Some(now());
+        let start = now();
+        self.start = Some(start);
         self.key = match &plugin.config.key_by {
             KeyBy::None => Vec::new(),
             KeyBy::Route => self
@@ -208,7 +208,7 @@ impl HttpContext for Request {
         let value = self
             .get_http_request_header_bytes(name)
             .and_then(|v| parse_number(&v));
-        let verdict = plugin.score(&self.key, value);
+        let verdict = plugin.score(&self.key, value, start);
         self.verdict = Some(verdict);
         if plugin.config.action == Action::Reject && verdict.anomaly() {
             Counters::bump(plugin.counters.rejected);
@@ -226,8 +226,9 @@ impl HttpContext for Request {
             );
             return Flow::Pause;
         }
-        // Tell the upstream too.
-        self.tag(&verdict, |k, v| self.set_http_request_header(k, v));
+        if plugin.config.tag_upstream {
+            self.tag(&verdict, |k, v| self.set_http_request_header(k, v));
+        }
         Flow::Continue
     }
 
@@ -246,13 +247,14 @@ impl HttpContext for Request {
                 let value = self
                     .get_http_response_header_bytes(name)
                     .and_then(|v| parse_number(&v));
-                plugin.score(&self.key, value)
+                plugin.score(&self.key, value, now())
             }
             (Metric::RequestDuration, _) => {
-                let ms = now()
+                let end = now();
+                let ms = end
                     .duration_since(start)
                     .map_or(0.0, |d| d.as_secs_f64() * 1e3);
-                plugin.score(&self.key, Some(ms))
+                plugin.score(&self.key, Some(ms), end)
             }
         };
         self.tag(&verdict, |k, v| self.set_http_response_header(k, v));

@@ -24,6 +24,10 @@ fn a_full_configuration_parses() {
     assert_eq!(c.action, Action::Reject);
     assert_eq!(c.key_by, KeyBy::Header("x-tenant".into()));
     assert_eq!((c.reject_status, c.max_keys), (503, 7));
+    assert!(!c.tag_upstream);
+    let c = parse(r#"{"metric":"header:x","detector":{"algorithm":"zscore"},"tagUpstream":true}"#)
+        .expect("valid");
+    assert!(c.tag_upstream);
 }
 
 #[test]
@@ -102,6 +106,14 @@ fn bad_configurations_name_the_bad_key() {
         (
             &format!(r#"{{"metric":"header:x",{z},"maxKeys":0}}"#),
             "'maxKeys' must be an integer from 1 to 10000000, got 0".into(),
+        ),
+        (
+            &format!(r#"{{"metric":"header:x",{z},"tagUpstream":"yes"}}"#),
+            "'tagUpstream' must be true or false, got a string".into(),
+        ),
+        (
+            &format!(r#"{{"metric":"request_duration",{z},"tagUpstream":true}}"#),
+            "'tagUpstream': true needs a metric known when the request arrives".into(),
         ),
     ];
     for (json, want) in cases {

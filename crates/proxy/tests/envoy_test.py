@@ -82,6 +82,9 @@ class Slow(http.server.BaseHTTPRequestHandler):
         time.sleep(float(q.get("ms", ["0"])[0]) / 1e3)
         body = b"slow ok\n"
         self.send_response(200)
+        # What the filter told the upstream (tagUpstream).
+        for h in ("x-anomaly", "x-anomaly-status"):
+            self.send_header("x-seen-" + h[2:], self.headers.get(h, "absent"))
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -227,7 +230,7 @@ def score_of(h):
 
 # --- the valid configuration ------------------------------------------------------
 
-work_ports = {n: free_port() for n in ("admin", "tag", "reject", "duration", "plain", "upstream")}
+work_ports = {n: free_port() for n in ("admin", "tag", "reject", "duration", "upstream-tag", "plain", "upstream")}
 upstream = http.server.ThreadingHTTPServer(("127.0.0.1", work_ports["upstream"]), Slow)
 threading.Thread(target=upstream.serve_forever, daemon=True).start()
 
@@ -256,6 +259,14 @@ cfg = bootstrap(
                      "metric": "request_duration",
                      "detector": {"algorithm": "zscore", "minTrainingSize": 10},
                      "keyBy": "none",
+                 })]),
+        listener("upstream-tag", work_ports["upstream-tag"],
+                 [{"name": "slow", "match": {"prefix": "/"}, "route": {"cluster": "slow"}}],
+                 [wasm_filter("wasmad-upstream-tag", {
+                     "metric": "header:x-value",
+                     "detector": {"algorithm": "zscore", "minTrainingSize": 3},
+                     "keyBy": "none",
+                     "tagUpstream": True,
                  })]),
         listener("plain", work_ports["plain"], [direct("any", "/")], []),
     ],
@@ -327,6 +338,21 @@ try:
     check(status == 200 and h.get("x-anomaly") == "true" and score_of(h) > 10,
           f"a 400 ms upstream response is an anomaly (x-anomaly {h.get('x-anomaly')}, "
           f"score {h.get('x-anomaly-score')})")
+
+    print("== tagUpstream: the upstream sees the tags, not what the client sent")
+    up = work_ports["upstream-tag"]
+    conn = http.client.HTTPConnection("127.0.0.1", up, timeout=10)
+    seen = [get(up, "/", {"x-value": v, "x-anomaly": "true"}, conn)[1] for v in ("10", "11", "9", "10")]
+    check([h.get("x-seen-anomaly-status") for h in seen] == ["warmup"] * 3 + ["ok"]
+          and all(h.get("x-seen-anomaly") == "false" for h in seen),
+          f"the upstream saw x-anomaly false, status warmup x3 then ok, replacing the client's 'true' "
+          f"({[(h.get('x-seen-anomaly'), h.get('x-seen-anomaly-status')) for h in seen]})")
+    status, h = get(up, "/", {"x-value": "100"}, conn)
+    check(h.get("x-seen-anomaly") == "true" and h.get("x-anomaly") == "true",
+          f"the upstream and the client see the spike's x-anomaly true "
+          f"({h.get('x-seen-anomaly')}, {h.get('x-anomaly')})")
+    status, h = get(dur, "/?ms=0", {"x-anomaly": "true"}, conn=None)
+    check(h.get("x-seen-anomaly") == "true", "without tagUpstream the request headers are left alone")
 
     c = http.client.HTTPConnection("127.0.0.1", work_ports["admin"], timeout=5)
     c.request("GET", "/stats?filter=wasmad")
