@@ -23,5 +23,7 @@ cargo clippy --locked -p wasmad-guest -p wasmad-hostile-guest --target wasm32-un
 echo "== cargo test"
 cargo test --locked
 
+bash crates/proxy/tests/envoy_test.sh  # the Envoy filter (crates/proxy) in a real Envoy
+
 echo "== bindings: the same component in Python (wasmtime-py) and Node (jco)"
 bash scripts/test-bindings.sh
