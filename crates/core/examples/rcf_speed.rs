@@ -4,7 +4,9 @@
 //! univariate, shingle 1, single-threaded, each row scored then learned.
 //!
 //! Run: `cargo run --release -p wasmad-core --example rcf_speed`
-//! (optional argument: the number of rows).
+//! (optional arguments: the number of rows, then a CSV path to also write the
+//! series to as `ts,v`, so that `scripts/bench-rcf.sh` can time the same
+//! series through the WASM component in SQL).
 
 use std::time::Instant;
 
@@ -40,6 +42,15 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(200_000);
     let values = series(n);
+    if let Some(path) = std::env::args().nth(2) {
+        let mut csv = String::from("ts,v\n");
+        for (i, v) in values.iter().enumerate() {
+            csv.push_str(&format!("{i},{v:?}\n"));
+        }
+        if let Err(e) = std::fs::write(&path, csv) {
+            panic!("cannot write {path}: {e}");
+        }
+    }
     let (trees, sample) = (30, 256);
 
     let params = RcfParams {
