@@ -47,11 +47,31 @@
 //! alert counter keeps those rows from re-flagging the same change. We do
 //! the same.
 //!
+//! # `historyDuration`: ASA's `LIMIT DURATION`
+//! As for [`crate::spikedip`] (see there for the inclusive boundary, late
+//! rows, `minTrainingSize` and gaps): with `historyDuration` set, the
+//! density window holds only values learned at most `historyDuration`
+//! before the row's event time. ASA's documentation describes a single
+//! sliding window bounded by both `historySize` and `LIMIT DURATION` ("the
+//! model only considers event history over the sliding window"), so the
+//! martingale's bets are limited the same way: bets of rows older than
+//! `historyDuration` leave the bet window with their values. The
+//! threshold is still that of a full window of `historySize` bets, so a
+//! missing bet (dropped by time, or not yet made) counts as the bet on
+//! p = 1/2, the same neutral bet as a warm-up row: without this a
+//! time-shortened window would sum fewer (mostly negative) log bets and
+//! cross the threshold on noise. Without a time limit this is exactly the
+//! window above (ML.NET's first bet, which fills its window, is a warm-up
+//! row's p = 1/2 bet). After a gap longer than `historyDuration` both
+//! windows are empty: the next row is `warmup` (learned, bet on as p = 1/2,
+//! not scored), and the martingale restarts from `historySize` neutral
+//! bets. The alert counter still counts scored rows, as in ML.NET.
+//!
 //! # Defaults and warm-up
 //! * `confidence` 80 (range [1, 100]; ASA's documented example uses 80,
 //!   ML.NET's default is 95, see below), `historySize` 120 (at least 3;
 //!   ML.NET's own default is 20, ASA's example uses 1200), `martingale`
-//!   `power`, `epsilon` 0.1.
+//!   `power`, `epsilon` 0.1, `historyDuration` 0 (no time limit).
 //! * `minTrainingSize` defaults to `historySize - 1`, ML.NET's "no alert
 //!   until the window is full" rule (see [`crate::spikedip`]). Warm-up rows
 //!   are learned and bet on as p = 1/2, but not scored (score NaN).
@@ -84,10 +104,38 @@
 //! With defaults (`W` = 120, power, `eps` = 0.1, `confidence` 80) the
 //! threshold is `exp(120 * (ln 0.1 - 0.9 ln 0.2)) = exp(-102.5)`.
 //!
+//! # Seasonal series: a flag every `historySize` rows
+//! The martingale tests exchangeability: that the recent values could have
+//! come from the window in any order. A seasonal series is not
+//! exchangeable over a window shorter than its period, and ASA's docs say
+//! as much ("The machine learning operations do not support seasonality
+//! trends"). Measured on a sine (amplitude 10, noise sd 0 or 2) with the
+//! defaults (`W` = 120, `confidence` 80, threshold `exp(-102.5)`):
+//! * period 100 (the window holds 1.2 periods, so the whole seasonal range):
+//!   the log martingale stays in about [-151, -128], no flags; a level
+//!   shift of 3 times the amplitude is flagged 16 rows after it.
+//! * period 200 (the window holds less than a period, which looks like a
+//!   trend): the log martingale stays above the threshold (about -105 to
+//!   -45), and exactly one row in every `W` = 120 is flagged: the alert
+//!   counter (ML.NET's `_martingaleAlertCounter`) suppresses the other
+//!   `W - 1`. A real level shift falls into one of those suppressed
+//!   stretches and is not told apart. At period 144 the martingale crosses
+//!   the threshold once per period (a flag about every 144 rows).
+//! * `confidence` 70 (threshold `exp(-146.3)`) does much the same at
+//!   period 100 (a flag every 120 to 160 rows).
+//!
+//! This is ML.NET's behaviour, not a bug: the same windowed martingale and
+//! counter. What helps: a `historySize` covering at least 1.5 periods (at
+//! period 200, `W` = 300 at `confidence` 80: no flag on the seasonal rows,
+//! the shift flagged 34 to 63 rows after it), or removing the seasonality
+//! first. Raising `confidence` to 90 silences the seasonal flags but also
+//! the shifts (see "Choosing `confidence`"). `tests/changepoint.rs`
+//! (`seasonal_*`) pins these cases.
+//!
 //! # Cost
 //! `historySize` `erf`s and `log`s per row: about 2 us per row at 120 and
 //! 25 us at 1200 (native, release); the state is the value window and the
-//! bet window (16 bytes per `historySize`).
+//! bet window with their event times (32 bytes per `historySize`).
 //!
 //! # Output ([`Step`])
 //! `score` = the martingale; `anomaly`; `up` when `P(X >= x) <= 1/2` (the
@@ -105,6 +153,11 @@
 //! let step = model.update(1.0, &params);      // a Step, as for spikedip
 //! # let _ = step;
 //! ```
+//! With event times (what the detector's row adapter calls):
+//! `model.update_at(x, ts_micros, &params)`; [`ChangePoint::update`] is
+//! `update_at` with every row at time 0. The log martingale after a row:
+//! [`ChangePoint::log_martingale`]`(&params)`.
+//!
 //! Keys: [`ChangePoint::specs`] (no `threshold` or `direction`: do not call
 //! `Reader::common`, use [`ChangePoint::read`] or [`ChangePoint::params`]);
 //! the effective config: [`ChangePoint::params_json`]. State: `Serialize +
@@ -118,8 +171,13 @@ use serde_json::{Map, Value};
 use crate::config::{Common, Direction, ParamSpec, Reader};
 use crate::error::Result;
 use crate::flags::Status;
-use crate::kde::{KdeWindow, Side, log_mixture_bet, log_power_bet, tail_p};
-use crate::spikedip::{confidence_spec, history_spec, min_training_spec, read_min_training};
+use crate::kde::{
+    KdeWindow, Side, log_mixture_bet, log_power_bet, tail_p, time_cutoff, times_consistent,
+};
+use crate::spikedip::{
+    confidence_spec, history_duration_json, history_duration_spec, history_spec, min_training_spec,
+    read_history_duration, read_min_training,
+};
 pub use crate::step::Step;
 
 /// The martingale's betting function (ML.NET's `MartingaleType`, without
@@ -150,6 +208,10 @@ pub struct ChangePointParams {
     /// `historySize`: values in the density window and bets in the
     /// martingale window.
     pub history_size: u64,
+    /// `historyDuration` in microseconds: the density window and the bet
+    /// window keep only rows at most this long before the row (0: no time
+    /// limit).
+    pub history_duration: u64,
     /// The betting function.
     pub martingale: Martingale,
     /// Values a key learns before its rows are scored.
@@ -180,9 +242,11 @@ pub fn log_threshold(confidence: f64, history_size: u64, martingale: Martingale)
 pub struct ChangePoint {
     seen: u64,
     window: KdeWindow,
-    /// The last `historySize` log bets, oldest first (empty before the
-    /// first learned row, then always full).
+    /// The last `historySize` log bets, oldest first; the martingale pads
+    /// the missing ones with the bet on p = 1/2 (see [`ChangePoint::log_martingale`]).
     bets: VecDeque<f64>,
+    /// The event time of each bet (non-decreasing).
+    bet_times: VecDeque<i64>,
     /// Scored rows left during which a new alert is suppressed.
     alert_counter: u64,
 }
@@ -202,6 +266,9 @@ impl ChangePoint {
             ),
             history_spec(
                 "Values in the kernel density window, and p-values in the martingale window (ASA historySize).",
+            ),
+            history_duration_spec(
+                "ASA's LIMIT DURATION: a duration such as \"120s\" or \"20m\"; the density window and the martingale's bets then hold only rows at most this long before the row's event time (and at most historySize of them). 0: no time limit.",
             ),
             ParamSpec::choice(
                 "martingale",
@@ -226,6 +293,7 @@ impl ChangePoint {
     pub fn params(reader: &Reader<'_>, common: &mut Common) -> Result<ChangePointParams> {
         let confidence = reader.number_or_default("confidence")?;
         let history_size = reader.integer_or_default("historySize")?;
+        let history_duration = read_history_duration(reader, ChangePoint::NAME)?;
         let epsilon = reader.number_or_default("epsilon")?;
         let martingale = match reader.choice("martingale")? {
             "mixture" => Martingale::Mixture,
@@ -235,6 +303,7 @@ impl ChangePoint {
         let p = ChangePointParams {
             confidence,
             history_size,
+            history_duration,
             martingale,
             min_training_size,
             log_threshold: log_threshold(confidence, history_size, martingale),
@@ -265,6 +334,10 @@ impl ChangePoint {
         let mut m = Map::new();
         m.insert("confidence".into(), p.confidence.into());
         m.insert("historySize".into(), p.history_size.into());
+        m.insert(
+            "historyDuration".into(),
+            history_duration_json(p.history_duration),
+        );
         let (name, eps) = match p.martingale {
             Martingale::Power(e) => ("power", e),
             Martingale::Mixture => ("mixture", 0.1),
@@ -281,6 +354,7 @@ impl ChangePoint {
             seen: 0,
             window: KdeWindow::default(),
             bets: VecDeque::new(),
+            bet_times: VecDeque::new(),
             alert_counter: 0,
         }
     }
@@ -290,43 +364,77 @@ impl ChangePoint {
         self.seen
     }
 
-    /// The current log martingale (0 before the first learned row).
-    pub fn log_martingale(&self) -> f64 {
+    /// The current log martingale: the sum of the last `historySize` log
+    /// bets, the missing ones (before `historySize` rows were learned, or
+    /// dropped by `historyDuration`) counted as the bet on p = 1/2. 0 before
+    /// the first learned row.
+    pub fn log_martingale(&self, p: &ChangePointParams) -> f64 {
+        if self.seen == 0 {
+            return 0.0;
+        }
+        let w = p.history_size.max(1);
+        let neutral = p.martingale.log_bet(0.5);
+        // Padding first, then the bets, oldest first: the order (and so the
+        // rounding) of a window that started full of the first row's bet
+        // (ML.NET's), which is the p = 1/2 bet of a warm-up row.
         let mut s = 0.0;
+        for _ in (self.bets.len() as u64).min(w)..w {
+            s += neutral;
+        }
         for b in &self.bets {
             s += *b;
         }
         s
     }
 
-    /// Score `x`, update the martingale, then learn `x` (see the module doc).
+    /// [`ChangePoint::update_at`] for callers without event times: every
+    /// row at time 0, so `historyDuration` never drops anything.
     pub fn update(&mut self, x: f64, p: &ChangePointParams) -> Step {
+        self.update_at(x, 0, p)
+    }
+
+    /// Score `x`, a row at event time `ts` (microseconds), update the
+    /// martingale, then learn `x` (see the module doc). With
+    /// `historyDuration`, values and bets of rows more than that before `ts`
+    /// are dropped first.
+    pub fn update_at(&mut self, x: f64, ts: i64, p: &ChangePointParams) -> Step {
         if !x.is_finite() {
             return Step::missing(Status::Skipped);
         }
-        let scored = self.seen >= p.min_training_size;
+        let mut t = self.window.effective_time(ts);
+        if let Some(last) = self.bet_times.back() {
+            t = t.max(*last);
+        }
+        if let Some(cutoff) = time_cutoff(t, p.history_duration) {
+            self.window.evict_before(cutoff);
+            while self.bet_times.front().is_some_and(|b| *b < cutoff) {
+                self.bet_times.pop_front();
+                self.bets.pop_front();
+            }
+        }
+        // Not scored in warm-up, nor when a gap longer than historyDuration
+        // has emptied the window.
+        let scored = self.seen >= p.min_training_size && self.window.len() > 0;
         let (right, mean) = self.window.right_p(x);
-        // Warm-up rows are bet on as p = 1/2 (see "Warm-up bets").
+        // Unscored rows are bet on as p = 1/2 (see "Warm-up bets").
         let bet = p.martingale.log_bet(if scored {
             tail_p(right, Side::Both)
         } else {
             0.5
         });
         let w = p.history_size.max(1);
-        if self.bets.is_empty() {
-            self.bets.extend((0..w).map(|_| bet));
-        } else {
-            while self.bets.len() as u64 >= w {
-                self.bets.pop_front();
-            }
-            self.bets.push_back(bet);
+        while self.bets.len() as u64 >= w {
+            self.bets.pop_front();
+            self.bet_times.pop_front();
         }
-        self.window.push(x, p.history_size);
+        self.bets.push_back(bet);
+        self.bet_times.push_back(t);
+        self.window.push(x, t, p.history_size);
         self.seen = self.seen.saturating_add(1);
         if !scored {
             return Step::missing(Status::Warmup);
         }
-        let log_m = self.log_martingale();
+        let log_m = self.log_martingale(p);
         let mut anomaly = log_m >= p.log_threshold;
         if anomaly {
             if self.alert_counter > 0 {
@@ -349,10 +457,17 @@ impl ChangePoint {
 
     /// Whether a deserialised state fits `params`.
     pub fn is_consistent(&self, p: &ChangePointParams) -> bool {
-        let bets_len = if self.seen == 0 { 0 } else { p.history_size };
+        let full = self.seen.min(p.history_size);
+        let lengths = if p.history_duration == 0 {
+            self.window.len() as u64 == full && self.bets.len() as u64 == full
+        } else {
+            // The time limit may have dropped values and bets.
+            self.window.len() as u64 <= full && self.bets.len() as u64 <= full
+        };
         self.window.is_consistent(p.history_size)
-            && self.window.len() as u64 == self.seen.min(p.history_size)
-            && self.bets.len() as u64 == bets_len
+            && lengths
+            && self.bet_times.len() == self.bets.len()
+            && times_consistent(&self.bet_times)
             && self.bets.iter().all(|b| b.is_finite())
             && self.alert_counter < p.history_size
     }

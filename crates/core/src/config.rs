@@ -533,6 +533,12 @@ impl<'a> Reader<'a> {
         }))
     }
 
+    /// The value the user gave for `key` (`None` when absent or null), for
+    /// error messages about keys whose checks go beyond their spec.
+    pub fn raw(&self, key: &str) -> Option<&Value> {
+        self.present(key)
+    }
+
     /// Whether the user set `key`.
     pub fn is_set(&self, key: &str) -> bool {
         self.present(key).is_some()

@@ -19,6 +19,10 @@
 //! * Right-tail p-value of `x` under the Gaussian kernel density with kernel
 //!   standard deviation `s`: `P(X >= x) = 1/2 - sum_i erf((x - x_i) / h) / (2n)`
 //!   (`1/2` for an empty window).
+//! * With `historyDuration` (both detectors' time limit, ASA's `LIMIT
+//!   DURATION`), the window also drops, before each row is scored, the
+//!   values learned more than `historyDuration` before the row's event time
+//!   (each value is stored with its time; see [`time_cutoff`]).
 //! * One-sided and two-sided p-values are clamped to `[1e-8, 1 - 1e-8]`
 //!   (ML.NET's `MinPValue`, `MaxPValue`).
 //!
@@ -51,10 +55,32 @@ pub enum Side {
     Both,
 }
 
-/// The last `capacity` learned values, oldest first.
+/// The first event time a window limited to `duration` microseconds keeps
+/// at time `now`: values at `t >= now - duration` are kept, i.e. those at
+/// most `duration` before the row (`historyDuration`). `None` when
+/// `duration` is 0 (no time limit).
+pub(crate) fn time_cutoff(now: i64, duration: u64) -> Option<i64> {
+    if duration == 0 {
+        return None;
+    }
+    // `duration` <= MAX_DURATION_MICROS (1e15) fits an i64.
+    let d = i64::try_from(duration).unwrap_or(i64::MAX);
+    Some(now.saturating_sub(d))
+}
+
+/// Event times that never decrease, oldest first: `times[i]` is the time of
+/// the `i`-th entry of a parallel queue.
+pub(crate) fn times_consistent(times: &VecDeque<i64>) -> bool {
+    times.iter().zip(times.iter().skip(1)).all(|(a, b)| a <= b)
+}
+
+/// The last `capacity` learned values, oldest first, with the event time of
+/// each (non-decreasing: a late row is stored at the latest time held, see
+/// [`KdeWindow::effective_time`]).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub(crate) struct KdeWindow {
     values: VecDeque<f64>,
+    times: VecDeque<i64>,
 }
 
 impl KdeWindow {
@@ -63,12 +89,30 @@ impl KdeWindow {
         self.values.len()
     }
 
-    /// Append `x`, dropping the oldest value once `capacity` are held.
-    pub(crate) fn push(&mut self, x: f64, capacity: u64) {
-        while self.values.len() as u64 >= capacity.max(1) {
+    /// The time a row at `ts` counts as: `ts`, or the latest time held when
+    /// `ts` is earlier (a late row neither moves the window back in time nor
+    /// breaks the order of the times).
+    pub(crate) fn effective_time(&self, ts: i64) -> i64 {
+        self.times.back().map_or(ts, |t| ts.max(*t))
+    }
+
+    /// Drop the values older than `cutoff` (see [`time_cutoff`]).
+    pub(crate) fn evict_before(&mut self, cutoff: i64) {
+        while self.times.front().is_some_and(|t| *t < cutoff) {
+            self.times.pop_front();
             self.values.pop_front();
         }
+    }
+
+    /// Append `x` learned at time `ts` (an [`KdeWindow::effective_time`]),
+    /// dropping the oldest value once `capacity` are held.
+    pub(crate) fn push(&mut self, x: f64, ts: i64, capacity: u64) {
+        while self.values.len() as u64 >= capacity.max(1) {
+            self.values.pop_front();
+            self.times.pop_front();
+        }
         self.values.push_back(x);
+        self.times.push_back(ts);
     }
 
     /// The window's mean (the kernel density's mean), NaN when empty.
@@ -113,9 +157,13 @@ impl KdeWindow {
         (0.5 - sum / (2.0 * n as f64), mean)
     }
 
-    /// Every value finite and no more than `capacity` of them.
+    /// Every value finite, no more than `capacity` of them, one time per
+    /// value and the times non-decreasing.
     pub(crate) fn is_consistent(&self, capacity: u64) -> bool {
-        self.values.len() as u64 <= capacity && self.values.iter().all(|v| v.is_finite())
+        self.values.len() as u64 <= capacity
+            && self.values.iter().all(|v| v.is_finite())
+            && self.times.len() == self.values.len()
+            && times_consistent(&self.times)
     }
 }
 

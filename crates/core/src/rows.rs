@@ -59,13 +59,13 @@ impl RowModel for SpikeDip {
     }
     fn step(
         &mut self,
-        _: i64,
+        ts: i64,
         row: &[f64],
         p: &SpikeDipParams,
         _: &Common,
         _: &mut [f64],
     ) -> RowStep {
-        let s = self.update(row[0], p);
+        let s = self.update_at(row[0], ts, p);
         // p-value: the smaller, the more anomalous; 1 at the threshold alpha.
         let ratio = if s.score > 0.0 {
             p.alpha() / s.score
@@ -108,13 +108,13 @@ impl RowModel for ChangePoint {
     }
     fn step(
         &mut self,
-        _: i64,
+        ts: i64,
         row: &[f64],
         p: &ChangePointParams,
         _: &Common,
         _: &mut [f64],
     ) -> RowStep {
-        let s = self.update(row[0], p);
+        let s = self.update_at(row[0], ts, p);
         let t = p.threshold();
         let ratio = if t > 0.0 { s.score / t } else { 0.0 };
         from_step(s, ratio)

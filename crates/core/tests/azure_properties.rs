@@ -8,7 +8,11 @@
 //!     [1e-8, 1 - 1e-8], changepoint's martingale >= 0 and finite, robust's
 //!     score one of its per-column z;
 //! (c) statuses: NaN / inf rows are `skipped`, the first `minTrainingSize`
-//!     learned rows `warmup`, then `ok`.
+//!     learned rows `warmup`, then `ok`, except (with `historyDuration`)
+//!     a row whose window a gap in time has emptied, which is `warmup`.
+//!
+//! spikedip and changepoint rows carry event times with repeats, jumps
+//! longer than the configs' `historyDuration` and late (earlier) rows.
 //!
 //! 64 cases from a fixed seed (`PROPTEST_CASES` / `PROPTEST_RNG_SEED`
 //! explore further).
@@ -44,12 +48,39 @@ fn value() -> impl Strategy<Value = f64> {
     ]
 }
 
+/// Time steps between rows, in microseconds: repeats, small steps, a jump
+/// past every config's `historyDuration`, and late rows.
+fn time_step() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        6 => 0i64..3,
+        1 => Just(50),
+        1 => Just(-7),
+    ]
+}
+
+/// Rows `(value, event time)` with times from [`time_step`].
+fn timed_rows() -> impl Strategy<Value = (Vec<f64>, Vec<i64>)> {
+    prop::collection::vec((value(), time_step()), 0..120).prop_map(|rows| {
+        let mut t = 0i64;
+        let ts = rows
+            .iter()
+            .map(|(_, dt)| {
+                t += dt;
+                t
+            })
+            .collect();
+        (rows.into_iter().map(|(x, _)| x).collect(), ts)
+    })
+}
+
 fn spikedip_configs() -> Vec<&'static str> {
     vec![
         r#"{"historySize":3}"#,
         r#"{"historySize":7,"mode":"spikes","confidence":80}"#,
         r#"{"historySize":5,"mode":"dips","minTrainingSize":2}"#,
         r#"{"historySize":4,"minTrainingSize":9,"confidence":100}"#,
+        r#"{"historySize":6,"historyDuration":"5us","minTrainingSize":2}"#,
+        r#"{"historySize":40,"historyDuration":"20us","mode":"spikes","confidence":80}"#,
     ]
 }
 
@@ -59,6 +90,8 @@ fn changepoint_configs() -> Vec<&'static str> {
         r#"{"historySize":6,"confidence":80}"#,
         r#"{"historySize":5,"martingale":"mixture","confidence":70,"minTrainingSize":7}"#,
         r#"{"historySize":4,"epsilon":0.5,"confidence":1}"#,
+        r#"{"historySize":5,"historyDuration":"6us","minTrainingSize":2,"confidence":60}"#,
+        r#"{"historySize":8,"historyDuration":"3us","martingale":"mixture","confidence":70}"#,
     ]
 }
 
@@ -140,19 +173,32 @@ fn read<P>(
 }
 
 /// Statuses: skipped for non-finite rows, warmup for the first `min`
-/// learned rows, ok after.
-fn check_statuses(steps: &[Step], finite: impl Fn(usize) -> bool, min: u64) {
+/// learned rows, ok after, except warmup for a row at least `duration`
+/// (when not 0) after the last learned row (times as the models count
+/// them: a late row is at the latest learned time).
+fn check_statuses(
+    steps: &[Step],
+    finite: impl Fn(usize) -> bool,
+    min: u64,
+    ts: &[i64],
+    duration: u64,
+) {
     let mut learned = 0u64;
+    let mut last: Option<i64> = None;
     for (i, s) in steps.iter().enumerate() {
+        let t = ts.get(i).copied().unwrap_or(0);
+        let t = last.map_or(t, |l| t.max(l));
+        let gap = duration > 0 && last.is_none_or(|l| l < t - duration as i64);
         let want = if !finite(i) {
             Status::Skipped
-        } else if learned < min {
+        } else if learned < min || gap {
             Status::Warmup
         } else {
             Status::Ok
         };
         if finite(i) {
             learned += 1;
+            last = Some(t);
         }
         assert_eq!(s.status, want, "row {i}");
         if want != Status::Ok {
@@ -166,20 +212,20 @@ proptest! {
 
     #[test]
     fn spikedip_snapshot_split_invariance(
-        xs in prop::collection::vec(value(), 0..120),
+        (xs, ts) in timed_rows(),
         splits in prop::collection::vec(0usize..120, 0..6),
-        c in 0usize..4,
+        c in 0usize..6,
     ) {
         let p: SpikeDipParams = read(SpikeDip::NAME, SpikeDip::specs(), spikedip_configs()[c], |r| SpikeDip::read(r).expect("params").1);
         let steps = check_splits(
             SpikeDip::new,
-            |m, i, p| (m.update(xs[i], p), vec![]),
+            |m, i, p| (m.update_at(xs[i], ts[i], p), vec![]),
             SpikeDip::is_consistent,
             &p,
             xs.len(),
             &splits,
         );
-        check_statuses(&steps, |i| xs[i].is_finite(), p.min_training_size);
+        check_statuses(&steps, |i| xs[i].is_finite(), p.min_training_size, &ts, p.history_duration);
         for s in steps.iter().filter(|s| s.status == Status::Ok) {
             prop_assert!((1e-8..=1.0 - 1e-8).contains(&s.score), "{s:?}");
             prop_assert_eq!(s.anomaly, s.score <= p.alpha());
@@ -188,20 +234,20 @@ proptest! {
 
     #[test]
     fn changepoint_snapshot_split_invariance(
-        xs in prop::collection::vec(value(), 0..120),
+        (xs, ts) in timed_rows(),
         splits in prop::collection::vec(0usize..120, 0..6),
-        c in 0usize..4,
+        c in 0usize..6,
     ) {
         let p: ChangePointParams = read(ChangePoint::NAME, ChangePoint::specs(), changepoint_configs()[c], |r| ChangePoint::read(r).expect("params").1);
         let steps = check_splits(
             ChangePoint::new,
-            |m, i, p| (m.update(xs[i], p), vec![m.log_martingale().to_bits()]),
+            |m, i, p| (m.update_at(xs[i], ts[i], p), vec![m.log_martingale(p).to_bits()]),
             ChangePoint::is_consistent,
             &p,
             xs.len(),
             &splits,
         );
-        check_statuses(&steps, |i| xs[i].is_finite(), p.min_training_size);
+        check_statuses(&steps, |i| xs[i].is_finite(), p.min_training_size, &ts, p.history_duration);
         for s in steps.iter().filter(|s| s.status == Status::Ok) {
             prop_assert!(s.score >= 0.0 && s.score.is_finite(), "{s:?}");
         }
@@ -237,7 +283,7 @@ proptest! {
             prop_assert_eq!(s.status == Status::Skipped, !any, "row {}", i);
         }
         if width == 1 {
-            check_statuses(&steps, |i| xs[i].is_finite(), p.min_training_size);
+            check_statuses(&steps, |i| xs[i].is_finite(), p.min_training_size, &[], 0);
         }
     }
 }

@@ -1,7 +1,10 @@
 //! `changepoint` (ASA AnomalyDetection_ChangePoint): a hand-computed
 //! martingale, warm-up and skipped rows, a level shift flagged within a
-//! bounded delay (and nothing before it), one alert per change, and config
-//! errors.
+//! bounded delay (and nothing before it), one alert per change,
+//! `historyDuration` (both the density and the bet window lose rows by
+//! time; a gap restarts the key), seasonal series (a flag every
+//! `historySize` rows when the period exceeds the window: ML.NET's alert
+//! counter), and config errors.
 
 use wasmad_core::changepoint::{ChangePoint, ChangePointParams, Martingale};
 use wasmad_core::config::{Reader, parse_object};
@@ -53,15 +56,15 @@ fn hand_computed_martingale() {
     assert!((p.log_threshold - -2.562_272_915_410_065).abs() < 1e-14);
     let mut m = ChangePoint::new(&p);
     assert_eq!(m.update(1.0, &p).status, Status::Warmup);
-    assert!((m.log_martingale() - 3.0 * -1.678_752_630_490_094_6).abs() < 1e-13);
+    assert!((m.log_martingale(&p) - 3.0 * -1.678_752_630_490_094_6).abs() < 1e-13);
     assert_eq!(m.update(2.0, &p).status, Status::Warmup);
-    assert!((m.log_martingale() - 3.0 * -1.678_752_630_490_094_6).abs() < 1e-13);
+    assert!((m.log_martingale(&p) - 3.0 * -1.678_752_630_490_094_6).abs() < 1e-13);
     let s = m.update(3.0, &p);
     assert_eq!(s.status, Status::Ok);
     assert!(
-        (m.log_martingale() - -1.632_644_040_829_301_3).abs() < 1e-13,
+        (m.log_martingale(&p) - -1.632_644_040_829_301_3).abs() < 1e-13,
         "{}",
-        m.log_martingale()
+        m.log_martingale(&p)
     );
     assert!((s.score - 0.195_412_212_597_158_38).abs() < 1e-13, "{s:?}");
     assert!(s.anomaly && s.up);
@@ -177,7 +180,15 @@ fn config_errors_name_the_key_and_what_is_accepted() {
         ),
         (
             r#"{"mode":"spikes"}"#,
-            "unknown key 'mode' for algorithm 'change_point'; accepted keys: algorithm, confidence, historySize, martingale, epsilon, minTrainingSize",
+            "unknown key 'mode' for algorithm 'change_point'; accepted keys: algorithm, confidence, historySize, historyDuration, martingale, epsilon, minTrainingSize",
+        ),
+        (
+            r#"{"historyDuration":120}"#,
+            "'historyDuration' = 120 is not a duration for algorithm 'change_point'; accepted: a duration string such as \"120s\"",
+        ),
+        (
+            r#"{"historyDuration":"20 minutes"}"#,
+            "'historyDuration' = \"20 minutes\" is not a duration for algorithm 'change_point'",
         ),
     ];
     for (json, want) in cases {
@@ -198,4 +209,158 @@ fn config_errors_name_the_key_and_what_is_accepted() {
     assert!((p.log_threshold - -102.490_916_616_402_61).abs() < 1e-10);
     let json = serde_json::Value::Object(ChangePoint::params_json(&p)).to_string();
     assert_eq!(params(&json), p);
+    assert_eq!(p.history_duration, 0);
+    let p = params(r#"{"historyDuration":"20m","historySize":1200}"#);
+    assert_eq!(p.history_duration, 1_200_000_000);
+    let json = serde_json::Value::Object(ChangePoint::params_json(&p));
+    assert_eq!(json["historyDuration"], "20m");
+    assert_eq!(params(&json.to_string()), p);
+}
+
+const SEC: i64 = 1_000_000;
+
+/// `b(p) = ln 0.1 - 0.9 ln p`, as the power martingale computes it.
+fn bet(p: f64) -> f64 {
+    Martingale::Power(0.1).log_bet(p)
+}
+
+#[test]
+fn history_duration_limits_the_density_and_the_bet_windows() {
+    // W = 3, 10 s. Rows 1, 2, 3 at 0, 1, 2 s: as in hand_computed_martingale.
+    let p =
+        params(r#"{"historySize":3,"minTrainingSize":2,"confidence":80,"historyDuration":"10s"}"#);
+    let n = bet(0.5);
+    let mut m = ChangePoint::new(&p);
+    for (i, x) in [1.0, 2.0, 3.0].into_iter().enumerate() {
+        m.update_at(x, i as i64 * SEC, &p);
+    }
+    assert!((m.log_martingale(&p) - -1.632_644_040_829_301_3).abs() < 1e-13);
+    // 100 s: both windows are empty; the row is warmup, bet on as p = 1/2,
+    // and the martingale restarts from W neutral bets.
+    let s = m.update_at(4.0, 100 * SEC, &p);
+    assert_eq!(s.status, Status::Warmup);
+    assert_eq!(m.log_martingale(&p).to_bits(), (0.0 + n + n + n).to_bits());
+    // 101 s: scored against [4]: p = 1/2 - erf(1/sqrt 2)/2, the padding
+    // counts as one neutral bet.
+    let p1 = 0.5 - libm::erf(1.0 / 2f64.sqrt()) / 2.0;
+    let s = m.update_at(5.0, 101 * SEC, &p);
+    assert_eq!(s.status, Status::Ok);
+    assert_eq!(s.forecast, 4.0);
+    assert_eq!(
+        m.log_martingale(&p).to_bits(),
+        (0.0 + n + n + bet(p1)).to_bits()
+    );
+    // 111 s drops the row at 100 s, 112 s the row at 101 s (and its bet,
+    // which is not neutral): bets [b(6), b(7)] plus one neutral.
+    m.update_at(6.0, 111 * SEC, &p);
+    let s = m.update_at(7.0, 112 * SEC, &p);
+    assert_eq!(s.forecast, 6.0);
+    let want = 0.0 + n + bet(p1) + bet(p1);
+    assert_eq!(m.log_martingale(&p).to_bits(), want.to_bits());
+    assert!(m.is_consistent(&p));
+
+    // Without the time limit the row at 100 s is scored against [1, 2, 3].
+    let q = params(r#"{"historySize":3,"minTrainingSize":2,"confidence":80}"#);
+    let mut m = ChangePoint::new(&q);
+    for (i, x) in [1.0, 2.0, 3.0].into_iter().enumerate() {
+        m.update_at(x, i as i64 * SEC, &q);
+    }
+    let s = m.update_at(4.0, 100 * SEC, &q);
+    assert_eq!((s.status, s.forecast), (Status::Ok, 2.0));
+}
+
+#[test]
+fn a_gap_longer_than_history_duration_restarts_the_key() {
+    // 300 s of noise around 100 (one row per second), a pause of 10000 s,
+    // then 200 rows around 110. Without a time limit the new level is a
+    // change against the old history, flagged within 20 rows; with
+    // historyDuration 120 s the old history has expired, the new level is
+    // learned from scratch and nothing is flagged.
+    for seed in 1..=4u64 {
+        let mut flagged = [Vec::new(), Vec::new()];
+        for (k, config) in [r#"{}"#, r#"{"historyDuration":"120s"}"#]
+            .iter()
+            .enumerate()
+        {
+            let p = params(config);
+            let mut m = ChangePoint::new(&p);
+            let mut rng = Rng(seed);
+            for i in 0..500i64 {
+                let (ts, level) = if i < 300 {
+                    (i * SEC, 100.0)
+                } else {
+                    ((10_000 + i) * SEC, 110.0)
+                };
+                let s = m.update_at(level + 2.0 * rng.gauss(), ts, &p);
+                if i == 300 {
+                    let want = if k == 0 { Status::Ok } else { Status::Warmup };
+                    assert_eq!(s.status, want, "{config} seed {seed}");
+                }
+                if s.anomaly {
+                    flagged[k].push(i);
+                }
+            }
+            assert!(m.is_consistent(&p));
+        }
+        assert_eq!(flagged[0].len(), 1, "seed {seed}: {flagged:?}");
+        assert!(
+            (300..320).contains(&flagged[0][0]),
+            "seed {seed}: {flagged:?}"
+        );
+        assert!(flagged[1].is_empty(), "seed {seed}: {flagged:?}");
+    }
+}
+
+/// A sine (amplitude 10, noise sd 2) with a level shift of 30 at row 1500,
+/// 2200 rows: (flags, ...) for `config`.
+fn seasonal_flags(config: &str, period: f64) -> Vec<usize> {
+    let p = params(config);
+    let mut m = ChangePoint::new(&p);
+    let mut rng = Rng(7);
+    let mut flagged = Vec::new();
+    for t in 0..2200usize {
+        let x = 10.0 * libm::sin(2.0 * core::f64::consts::PI * t as f64 / period)
+            + 2.0 * rng.gauss()
+            + if t >= 1500 { 30.0 } else { 0.0 };
+        if m.update(x, &p).anomaly {
+            flagged.push(t);
+        }
+    }
+    flagged
+}
+
+#[test]
+fn seasonal_period_within_the_window_is_quiet_and_the_shift_is_flagged() {
+    // Period 100, defaults (W = 120 holds the whole seasonal range): one
+    // flag, for the shift.
+    let f = seasonal_flags("{}", 100.0);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!((1500..1530).contains(&f[0]), "{f:?}");
+    // Period 200 with W = 300 (1.5 periods): the same.
+    let f = seasonal_flags(r#"{"historySize":300}"#, 200.0);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!((1500..1600).contains(&f[0]), "{f:?}");
+}
+
+#[test]
+fn seasonal_period_beyond_the_window_flags_every_history_size_rows() {
+    // ML.NET-faithful: the sine over less than a period is not
+    // exchangeable, the martingale stays above the threshold, and the alert
+    // counter lets one flag through every W rows; the shift is not told
+    // apart. Likewise at confidence 70 for period 100.
+    // (Period 100 at 70 dips below the threshold now and then: a few gaps
+    // are longer than W.)
+    for (config, period, exact) in [("{}", 200.0, true), (r#"{"confidence":70}"#, 100.0, false)] {
+        let f = seasonal_flags(config, period);
+        assert!(f.len() >= 15, "{config}: {f:?}");
+        assert!(f[0] < 300, "{config}: {f:?}");
+        let gaps: Vec<usize> = f.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.iter().all(|g| *g >= 120), "{config}: {f:?}");
+        let at_w = gaps.iter().filter(|g| **g == 120).count();
+        if exact {
+            assert_eq!(at_w, gaps.len(), "{config}: {f:?}");
+        } else {
+            assert!(at_w * 3 >= gaps.len() * 2, "{config}: {f:?}");
+        }
+    }
 }

@@ -46,6 +46,8 @@ const CONFIGS: &[&str] = &[
     r#"{"algorithm":"rcf","numberOfTrees":3,"subSampleSize":10,"minTrainingSize":2,"attribution":false,"cooldown":2,"seed":7}"#,
     r#"{"algorithm":"spike_dip","historySize":8,"minTrainingSize":4,"confidence":80}"#,
     r#"{"algorithm":"change_point","historySize":6,"confidence":70,"minTrainingSize":3,"minConsecutive":2}"#,
+    r#"{"algorithm":"spike_dip","historySize":50,"historyDuration":"5us","minTrainingSize":3}"#,
+    r#"{"algorithm":"change_point","historySize":20,"historyDuration":"4us","confidence":60,"minTrainingSize":2,"cooldown":"3us"}"#,
     r#"{"algorithm":"robust","window":6,"minTrainingSize":3,"imputeOutliers":true,"cooldown":"3us"}"#,
     r#"{"algorithm":"arima","p":1,"d":0,"q":0,"minTrainingSize":16,"maxTrainingSize":40,"updateInterval":8,"horizon":3,"forecastSteps":true}"#,
     r#"{"algorithm":"arima","minTrainingSize":20,"maxTrainingSize":30,"updateInterval":10,"evalWindowSize":5}"#,

@@ -1,7 +1,11 @@
 //! `spikedip` (ASA AnomalyDetection_SpikeAndDip): a hand-computed p-value,
-//! warm-up and skipped rows, which tail each mode flags, and config errors.
+//! warm-up and skipped rows, which tail each mode flags, `historyDuration`
+//! (ASA's LIMIT DURATION: values leave the window by time; a gap empties
+//! it; the detector passes row times), and config errors.
 
+use wasmad_core::Detector;
 use wasmad_core::config::{Reader, parse_object};
+use wasmad_core::engine::{Input, Scores};
 use wasmad_core::flags::{self, Status};
 use wasmad_core::spikedip::{SpikeDip, SpikeDipParams};
 
@@ -186,7 +190,27 @@ fn config_errors_name_the_key_and_what_is_accepted() {
         ),
         (
             r#"{"threshold":0.05}"#,
-            "unknown key 'threshold' for algorithm 'spike_dip'; accepted keys: algorithm, confidence, historySize, mode, minTrainingSize",
+            "unknown key 'threshold' for algorithm 'spike_dip'; accepted keys: algorithm, confidence, historySize, historyDuration, mode, minTrainingSize",
+        ),
+        (
+            r#"{"historyDuration":50}"#,
+            "'historyDuration' = 50 is not a duration for algorithm 'spike_dip'; accepted: a duration string such as \"120s\"",
+        ),
+        (
+            r#"{"historyDuration":"2 fortnights"}"#,
+            "'historyDuration' = \"2 fortnights\" is not a duration for algorithm 'spike_dip'; accepted: a duration string",
+        ),
+        (
+            r#"{"historyDuration":"-5s"}"#,
+            "'historyDuration' = \"-5s\" is not a duration for algorithm 'spike_dip'",
+        ),
+        (
+            r#"{"historyDuration":true}"#,
+            "'historyDuration' = true is not a duration for algorithm 'spike_dip'",
+        ),
+        (
+            r#"{"historyDuration":-1}"#,
+            "'historyDuration' = -1 is not a duration for algorithm 'spike_dip'",
         ),
     ];
     for (json, want) in cases {
@@ -202,8 +226,142 @@ fn config_errors_name_the_key_and_what_is_accepted() {
     let json = serde_json::Value::Object(SpikeDip::params_json(&p)).to_string();
     assert_eq!(
         json,
-        r#"{"confidence":95.0,"historySize":120,"minTrainingSize":119,"mode":"spikesanddips"}"#
+        r#"{"confidence":95.0,"historyDuration":0,"historySize":120,"minTrainingSize":119,"mode":"spikesanddips"}"#
     );
     // The effective config reads back to the same params.
     assert_eq!(params(&json), p);
+    assert_eq!(p.history_duration, 0);
+    // Durations: microseconds, spelled back in the largest exact unit; 0
+    // (a number) is no time limit.
+    for (given, us, spelled) in [
+        (r#""120s""#, 120_000_000u64, r#""2m""#),
+        (r#""20m""#, 1_200_000_000, r#""20m""#),
+        (r#""1.5h""#, 5_400_000_000, r#""90m""#),
+        (r#""5us""#, 5, r#""5us""#),
+        ("0", 0, "0"),
+    ] {
+        let p = params(&format!(r#"{{"historyDuration":{given}}}"#));
+        assert_eq!(p.history_duration, us, "{given}");
+        let json = serde_json::Value::Object(SpikeDip::params_json(&p));
+        assert_eq!(json["historyDuration"].to_string(), spelled, "{given}");
+        assert_eq!(params(&json.to_string()), p, "{given}");
+    }
+}
+
+const SEC: i64 = 1_000_000;
+
+/// 40 rows around 20, then 40 around 10 (one per second), then x at 80 s:
+/// without a time limit (historySize 100 holds all 80 rows) x = 15 lies
+/// between the two levels and is not flagged; with `historyDuration` 30 s
+/// only rows 50..=79 (inclusive bound: 80 - 30 = 50) are left, all near
+/// 10, and 15 is a spike. The reverse: x = 20 is an old level, normal
+/// with all the history and a spike against the recent window alone.
+#[test]
+fn history_duration_drops_old_values_before_scoring() {
+    let level = |i: usize| if i < 40 { base(i) + 10.0 } else { base(i) };
+    for (x, flagged_without, flagged_with) in [(15.0, false, true), (20.0, false, true)] {
+        let mut seen = Vec::new();
+        for config in [
+            r#"{"historySize":100,"minTrainingSize":10}"#,
+            r#"{"historySize":100,"minTrainingSize":10,"historyDuration":"30s"}"#,
+        ] {
+            let p = params(config);
+            let mut m = SpikeDip::new(&p);
+            for i in 0..80 {
+                m.update_at(level(i), i as i64 * SEC, &p);
+            }
+            let s = m.update_at(x, 80 * SEC, &p);
+            assert_eq!(s.status, Status::Ok);
+            // The forecast is the window's mean, summed oldest first.
+            let from = if p.history_duration == 0 { 0 } else { 50 };
+            let want: f64 = (from..80).map(level).sum::<f64>() / (80 - from) as f64;
+            assert_eq!(s.forecast.to_bits(), want.to_bits(), "{config} x={x}");
+            seen.push(s.anomaly);
+        }
+        assert_eq!(seen, [flagged_without, flagged_with], "x={x}");
+    }
+    // The count limit still applies with a time limit: historySize 10 and
+    // 30 s keep the last 10 rows only.
+    let p = params(r#"{"historySize":10,"minTrainingSize":5,"historyDuration":"30s"}"#);
+    let mut m = SpikeDip::new(&p);
+    for i in 0..80 {
+        m.update_at(level(i), i as i64 * SEC, &p);
+    }
+    let s = m.update_at(15.0, 80 * SEC, &p);
+    let want: f64 = (70..80).map(level).sum::<f64>() / 10.0;
+    assert_eq!(s.forecast.to_bits(), want.to_bits());
+}
+
+/// A gap longer than `historyDuration` empties the window: the next row is
+/// learned with status warmup (a huge value, not flagged), and the rows
+/// after it are scored against the new window only. Late rows count as at
+/// the latest time.
+#[test]
+fn a_gap_empties_the_window_and_the_next_row_is_warmup() {
+    let p = params(r#"{"historySize":50,"minTrainingSize":5,"historyDuration":"10s"}"#);
+    let mut m = SpikeDip::new(&p);
+    for i in 0..20 {
+        m.update_at(base(i), i as i64 * SEC, &p);
+    }
+    // 19 s -> 100 s: nothing within 10 s.
+    let s = m.update_at(1e6, 100 * SEC, &p);
+    assert_eq!(s.status, Status::Warmup, "{s:?}");
+    assert!(s.score.is_nan() && !s.anomaly);
+    // Scored against the one value 1e6 (bandwidth sqrt 2): the mean is it.
+    let s = m.update_at(1e6 + 0.5, 101 * SEC, &p);
+    assert_eq!(s.status, Status::Ok);
+    assert_eq!(s.forecast, 1e6);
+    // Without the time limit the same rows score against the old level.
+    let q = params(r#"{"historySize":50,"minTrainingSize":5}"#);
+    let mut n = SpikeDip::new(&q);
+    for i in 0..20 {
+        n.update_at(base(i), i as i64 * SEC, &q);
+    }
+    let s = n.update_at(1e6, 100 * SEC, &q);
+    assert!(s.status == Status::Ok && s.anomaly, "{s:?}");
+    // A late row (time 0) counts as at 101 s: it evicts nothing and is
+    // stored at 101 s. At 110 s the value learned at 100 s is exactly 10 s
+    // old and stays (inclusive bound): the window is [1e6, 1e6 + 0.5, 7].
+    assert_eq!(m.update_at(7.0, 0, &p).status, Status::Ok);
+    let s = m.update_at(8.0, 110 * SEC, &p);
+    let want: f64 = (1e6 + (1e6 + 0.5) + 7.0) / 3.0;
+    assert_eq!(s.forecast.to_bits(), want.to_bits());
+    // 111 s: it is 11 s old and leaves.
+    let s = m.update_at(9.0, 111 * SEC, &p);
+    let want: f64 = ((1e6 + 0.5) + 7.0 + 8.0) / 3.0;
+    assert_eq!(s.forecast.to_bits(), want.to_bits());
+    assert!(m.is_consistent(&p));
+    // `update` is `update_at` at time 0: no time limit ever applies.
+    let mut a = SpikeDip::new(&p);
+    let mut b = SpikeDip::new(&p);
+    for i in 0..30 {
+        let (sa, sb) = (a.update(base(i), &p), b.update_at(base(i), 0, &p));
+        assert_eq!(sa.score.to_bits(), sb.score.to_bits());
+    }
+    assert_eq!(a, b);
+}
+
+/// The detector passes each row's timestamp to the model: the same rows
+/// through `Detector` with and without a gap in time.
+#[test]
+fn the_detector_passes_row_times() {
+    let config =
+        r#"{"algorithm":"spike_dip","historySize":50,"minTrainingSize":5,"historyDuration":"10s"}"#;
+    let values: Vec<f64> = (0..30).map(base).chain([1e6]).collect();
+    let run = |ts: &[i64]| {
+        let mut d = Detector::from_config(config).expect("config");
+        let mut out = Scores::default();
+        d.process(&Input::univariate(ts, &values), &mut out)
+            .expect("process");
+        out
+    };
+    let steady: Vec<i64> = (0..31).map(|i| i * SEC).collect();
+    let gap: Vec<i64> = (0..30).map(|i| i * SEC).chain([1000 * SEC]).collect();
+    let (a, b) = (run(&steady), run(&gap));
+    assert!(flags::is_anomaly(a.flags[30]), "{:?}", a.flags[30]);
+    assert_eq!(Status::from_flags(b.flags[30]), Status::Warmup);
+    assert!(!flags::is_anomaly(b.flags[30]));
+    for i in 0..30 {
+        assert_eq!(a.score[i].to_bits(), b.score[i].to_bits(), "row {i}");
+    }
 }
