@@ -486,9 +486,11 @@ impl WindowForms {
                 } else {
                     "change_point"
                 };
-                // LIMIT DURATION: validated by the rewrite; the model's
-                // window is historySize events (see the docs).
-                let _duration = string_arg(form, args, args.len() - 2, "LIMIT DURATION")?;
+                // LIMIT DURATION: events older than this (in event time)
+                // leave the model's history, as well as those beyond
+                // historySize events.
+                let duration = string_arg(form, args, args.len() - 2, "LIMIT DURATION")?;
+                config.insert("historyDuration".into(), Value::from(duration));
                 (config, alg, Output::Azure { name })
             }
         };
