@@ -61,6 +61,8 @@ echo "== pytest (bindings/python)"
 (cd bindings/python && "$venv/bin/python" -m pytest) || status=1
 echo "== node --test (bindings/js)"
 (cd bindings/js && node --test test/) || status=1
+echo "== examples/flink (scripts/test-flink.sh)"
+WASMAD_CLI="$CARGO_TARGET_DIR/debug/wasmad" bash scripts/test-flink.sh || status=1
 if [ "$status" -ne 0 ]; then
   echo "test-bindings: FAILED" >&2
 fi

@@ -370,14 +370,15 @@ def _key_selector(positions: Sequence[int]) -> Callable[[Row], str]:
     return lambda row: json.dumps([row[i] for i in positions], default=str)
 
 
-def configure(env: StreamExecutionEnvironment, module: str) -> None:
+def configure(env: StreamExecutionEnvironment, module: str, python: str | None = None) -> None:
     """Ship what the Python workers need: the ``wasmad`` bindings, this file
-    and the component, and run them with this interpreter (a local run's
-    workers otherwise start whatever ``python`` is on PATH)."""
+    and the component; run them with ``python`` (default: this interpreter,
+    right for a local run, whose workers otherwise start whatever ``python``
+    is on PATH; on a cluster, the interpreter on the TaskManagers)."""
     env.add_python_file(BINDINGS_SRC)
     env.add_python_file(os.path.abspath(__file__))
     env.add_python_file(find_module(module))
-    env.set_python_executable(sys.executable)
+    env.set_python_executable(python or sys.executable)
 
 
 def detect_anomalies(
@@ -573,7 +574,9 @@ def split_statements(script: str) -> list[str]:
     return [s for s in stmts if s]
 
 
-def make_env(parallelism: int, module: str, **conf: str) -> tuple[Any, Any]:
+def make_env(
+    parallelism: int, module: str, python: str | None = None, **conf: str
+) -> tuple[Any, Any]:
     """A streaming ``StreamExecutionEnvironment`` and ``StreamTableEnvironment``
     with the bindings and component shipped to the workers."""
     from pyflink.common import Configuration
@@ -584,7 +587,7 @@ def make_env(parallelism: int, module: str, **conf: str) -> tuple[Any, Any]:
         c.set_string(k, v)
     env = StreamExecutionEnvironment.get_execution_environment(c)
     env.set_parallelism(parallelism)
-    configure(env, module)
+    configure(env, module, python)
     return env, StreamTableEnvironment.create(env)
 
 
@@ -606,11 +609,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--max-delay-ms", type=int, default=1000)
     p.add_argument("--checkpoint-ms", type=int, default=0, help="checkpoint interval (0: off)")
+    p.add_argument(
+        "--python",
+        help="the Python the workers run (default: this one; on a cluster, the TaskManagers' "
+        "interpreter with apache-flink, wasmtime and numpy installed)",
+    )
     p.add_argument("--output", help="write the last SELECT's rows here as CSV (default stdout)")
     a = p.parse_args(argv)
 
     script = a.sql if a.sql is not None else open(a.file).read()
-    env, t_env = make_env(a.parallelism, a.module)
+    env, t_env = make_env(a.parallelism, a.module, a.python)
     if a.checkpoint_ms:
         env.enable_checkpointing(a.checkpoint_ms)
     import csv
