@@ -2,7 +2,8 @@
 # examples/flink: ML_DETECT_ANOMALIES on a local Flink mini-cluster (PyFlink),
 # checked against the parity vectors and `wasmad query`.
 #
-# Needs Java >= 11 (17 recommended) and Python >= 3.11 with venv; installs
+# Needs Java >= 11 (17 recommended; installed with apt-get when missing and
+# running as root) and Python >= 3.11 with venv; installs
 # apache-flink (and wasmtime, numpy, pytest) into a venv under
 # ~/.cache/wasmad/flink-venv when missing or when examples/flink/requirements.txt
 # changes (a few minutes, once). Uses $WASMAD_COMPONENT and $WASMAD_CLI when set
@@ -10,8 +11,12 @@
 # the component like scripts/test-bindings.sh does.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
+if ! command -v java >/dev/null && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  echo "== apt-get install openjdk-17-jre-headless (Flink needs Java)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless) >&2 || true
+fi
 if ! command -v java >/dev/null; then
-  echo "test-flink: Java is not installed; Flink needs Java 11 or newer (apt-get install openjdk-17-jre-headless)" >&2
+  echo "test-flink: Java is not installed and could not be installed; Flink needs Java 11 or newer (apt-get install openjdk-17-jre-headless)" >&2
   exit 1
 fi
 java_major="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"

@@ -591,6 +591,14 @@ def make_env(
     return env, StreamTableEnvironment.create(env)
 
 
+def _csv_cell(x: Any) -> Any:
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    return x
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description="Run SQL with ML_DETECT_ANOMALIES on Flink (the statements of a file or "
@@ -638,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = 0
         with table.execute().collect() as results:
             for row in results:
-                w.writerow(["" if x is None else x for x in row])
+                w.writerow([_csv_cell(x) for x in row])
                 rows += 1
         if a.output:
             f.close()
