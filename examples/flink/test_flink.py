@@ -42,8 +42,9 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "bindings" / "python" / "src"))
 
 import wasmad  # noqa: E402
-import wasmad_flink as wf  # noqa: E402
 from pyflink.common import Row, Types, WatermarkStrategy  # noqa: E402
+
+import wasmad_flink as wf  # noqa: E402
 
 PARALLELISM = 2
 
@@ -70,7 +71,10 @@ def cli() -> str:
 @pytest.fixture(scope="session", autouse=True)
 def java() -> None:
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.fail("Java (11 or newer; 17 recommended) is needed to run Flink: apt-get install openjdk-17-jre-headless")
+        pytest.fail(
+            "Java (11 or newer; 17 recommended) is needed to run Flink: "
+            "apt-get install openjdk-17-jre-headless"
+        )
 
 
 # ------------------------------------------------------------------ helpers
@@ -95,7 +99,10 @@ F64 = (
 
 
 def load_vectors() -> list[dict]:
-    vs = [json.load(open(p)) for p in sorted(glob.glob(str(REPO / "tests" / "vectors" / "*.json")))]
+    vs = []
+    for p in sorted(glob.glob(str(REPO / "tests" / "vectors" / "*.json"))):
+        with open(p) as f:
+            vs.append(json.load(f))
     assert len(vs) >= 10, "tests/vectors is missing"
     for v in vs:
         assert v["width"] == 1, f"{v['name']}: only univariate vectors are expected"
@@ -146,7 +153,7 @@ def check_against_vectors(vs: list[dict], out: list[Row], unflushed_tail: int = 
         if v["probability"]:
             want = int(v["probability"][i], 16)
             got = r.anomaly_probability
-            assert (is_nan_bits(want) if got is None else bits(got) == want), f"{where}: probability"
+            assert is_nan_bits(want) if got is None else bits(got) == want, f"{where}: probability"
         else:
             assert r.anomaly_probability is None, f"{where}: probability"
     missing = [(v["name"], i) for v in vs for i in range(v["rows"]) if (v["name"], i) not in seen]
@@ -160,7 +167,9 @@ def check_against_vectors(vs: list[dict], out: list[Row], unflushed_tail: int = 
                     f"{v['name']} key {k}: rows {gone[:5]}... missing, not a final partial batch"
                 )
         return len(missing)
-    assert not missing, f"{len(missing)} input rows produced no output row: {missing[:3]}..{missing[-3:]}"
+    assert not missing, (
+        f"{len(missing)} input rows produced no output row: {missing[:3]}..{missing[-3:]}"
+    )
     return 0
 
 
@@ -224,7 +233,9 @@ def test_checkpoint_failover_restores_snapshots(component, tmp_path, report):
             raise RuntimeError("injected failure (test_checkpoint_failover)")
         return rows[i]
 
-    source = env.from_source(NumberSequenceSource(0, n - 1), WatermarkStrategy.no_watermarks(), "idx")
+    source = env.from_source(
+        NumberSequenceSource(0, n - 1), WatermarkStrategy.no_watermarks(), "idx"
+    )
     source.set_parallelism(1)
     ds = source.map(to_row, output_type=VECTOR_TYPE).set_parallelism(1)
     out = wf.detect_anomalies(
@@ -274,8 +285,8 @@ def write_metrics_csv(path: Path) -> None:
                 w.writerow([f"s{s}", ts, cell])
 
 
-QUERY = """SELECT 'mad' AS run, series, ts, reading, forecast_value, lower_bound, upper_bound, score,
-       is_anomaly, direction, status
+QUERY = """SELECT 'mad' AS run, series, ts, reading, forecast_value, lower_bound, upper_bound,
+       score, is_anomaly, direction, status
 FROM ML_DETECT_ANOMALIES(metrics, 'reading', 'ts',
   '{"algorithm":"mad","window":30,"threshold":3.5,"partitionBy":"series"}')
 UNION ALL
@@ -285,9 +296,19 @@ FROM ML_DETECT_ANOMALIES((SELECT * FROM metrics WHERE series <> 's4'), 'reading'
   '{"algorithm":"ewma","halfLife":10,"minTrainingSize":12,"cooldown":"10m","partitionBy":"series"}')
 WHERE status <> 'warmup'"""
 
-COLUMNS = (
-    "run,series,ts,reading,forecast_value,lower_bound,upper_bound,score,is_anomaly,direction,status"
-).split(",")
+COLUMNS = [
+    "run",
+    "series",
+    "ts",
+    "reading",
+    "forecast_value",
+    "lower_bound",
+    "upper_bound",
+    "score",
+    "is_anomaly",
+    "direction",
+    "status",
+]
 
 
 def _f(s: str):
@@ -315,7 +336,8 @@ def test_sql_matches_wasmad_query(component, cli, tmp_path):
 
     # The Rust host: the same SELECT over the same file.
     host_sql = (
-        "CREATE EXTERNAL TABLE metrics (series VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, reading DOUBLE) "
+        "CREATE EXTERNAL TABLE metrics "
+        "(series VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, reading DOUBLE) "
         f"STORED AS CSV LOCATION '{data}' OPTIONS ('format.has_header' 'false');\n" + QUERY
     )
     p = subprocess.run(
@@ -354,7 +376,7 @@ def test_sql_matches_wasmad_query(component, cli, tmp_path):
     flink = {}
     with table.execute().collect() as results:
         for r in results:
-            row = dict(zip(names, r))
+            row = dict(zip(names, r, strict=True))
             row["ts"] = row["ts"].isoformat()
             flink[_key(row)] = _canon(row)
 
@@ -372,16 +394,23 @@ def test_sql_matches_wasmad_query(component, cli, tmp_path):
 def test_bad_config_is_a_planning_error(component):
     env, t_env = wf.make_env(PARALLELISM, component)
     t_env.execute_sql(
-        "CREATE TEMPORARY VIEW m AS SELECT * FROM (VALUES ('a', TIMESTAMP '2024-01-01 00:00:00', 1.0))"
+        "CREATE TEMPORARY VIEW m AS SELECT * FROM "
+        "(VALUES ('a', TIMESTAMP '2024-01-01 00:00:00', 1.0))"
         " AS t(k, ts, v)"
     )
     with pytest.raises(wf.DetectorConfigError, match="unknown algorithm 'nope'"):
-        wf.sql_query(t_env, "SELECT * FROM ML_DETECT_ANOMALIES(m, 'v', 'ts', '{\"algorithm\":\"nope\"}')", component)
+        wf.sql_query(
+            t_env,
+            "SELECT * FROM ML_DETECT_ANOMALIES(m, 'v', 'ts', '{\"algorithm\":\"nope\"}')",
+            component,
+        )
     with pytest.raises(wf.DetectorConfigError, match="no column 'missing'"):
         wf.sql_query(t_env, "SELECT * FROM ML_DETECT_ANOMALIES(m, 'missing', 'ts')", component)
     with pytest.raises(wf.DetectorConfigError, match="partitionBy column 'nokey'"):
         wf.sql_query(
-            t_env, "SELECT * FROM ML_DETECT_ANOMALIES(m, 'v', 'ts', '{\"partitionBy\":\"nokey\"}')", component
+            t_env,
+            "SELECT * FROM ML_DETECT_ANOMALIES(m, 'v', 'ts', '{\"partitionBy\":\"nokey\"}')",
+            component,
         )
     with pytest.raises(wf.DetectorConfigError, match="takes 3 or 4 arguments"):
         wf.sql_query(t_env, "SELECT * FROM ML_DETECT_ANOMALIES(m, 'v')", component)
@@ -409,7 +438,9 @@ def test_throughput(component, report):
     n = int(os.environ.get("WASMAD_FLINK_BENCH_ROWS", "200000"))
     config = {"algorithm": "mad", "window": 50, "partitionBy": "series"}
     env, _ = wf.make_env(PARALLELISM, component)
-    row_type = Types.ROW_NAMED(["series", "ts", "value"], [Types.STRING(), Types.LONG(), Types.DOUBLE()])
+    row_type = Types.ROW_NAMED(
+        ["series", "ts", "value"], [Types.STRING(), Types.LONG(), Types.DOUBLE()]
+    )
     ds = env.from_source(
         NumberSequenceSource(0, n - 1), WatermarkStrategy.no_watermarks(), "seq"
     ).map(lambda i: Row(*bench_row(i, n)), output_type=row_type)
@@ -419,7 +450,7 @@ def test_throughput(component, report):
     dt = time.perf_counter() - t0
 
     # The same rows through the bindings, here.
-    cols = list(zip(*(bench_row(i, n) for i in range(n))))
+    cols = list(zip(*(bench_row(i, n) for i in range(n)), strict=True))
     series, ts, values = np.array(cols[0]), np.array(cols[1], dtype=np.int64), np.array(cols[2])
     want = []
     for k in sorted(set(series.tolist())):

@@ -36,6 +36,7 @@ README.md, "Design").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -172,7 +173,8 @@ class DetectAnomalies(KeyedProcessFunction):
     ``config``: the detector config (dict or JSON string), or a callable
     from the key to a config. ``value_fields``: the position of the value
     field, or several for a multivariate detector. ``time_field``: the
-    position of a TIMESTAMP, DATE or integer (microseconds) field. Output: every input field, then :data:`OUTPUT_COLUMNS`.
+    position of a TIMESTAMP, DATE or integer (microseconds) field. Output:
+    every input field, then :data:`OUTPUT_COLUMNS`.
     """
 
     def __init__(
@@ -248,9 +250,7 @@ class DetectAnomalies(KeyedProcessFunction):
             # End of a bounded input: the last watermark (+inf) fires this.
             ts.register_event_time_timer(_MAX_TS)
             if self.max_delay_ms is not None:
-                ts.register_processing_time_timer(
-                    ts.current_processing_time() + self.max_delay_ms
-                )
+                ts.register_processing_time_timer(ts.current_processing_time() + self.max_delay_ms)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
         yield from self._flush(ctx.get_current_key())
@@ -524,10 +524,7 @@ def sql_query(t_env: Any, sql: str, module: str, **options: Any) -> Any:
                 f"takes 3 or 4 arguments, got {len(args)}"
             )
         src = args[0]
-        if src.startswith("("):
-            table = t_env.sql_query(src[1:-1])
-        else:
-            table = t_env.from_path(src)
+        table = t_env.sql_query(src[1:-1]) if src.startswith("(") else t_env.from_path(src)
         value_cols = _literal(args[1], "value_column")
         time_col = _literal(args[2], "time_column")
         config = _literal(args[3], "config") if len(args) == 4 else None
@@ -625,7 +622,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", help="write the last SELECT's rows here as CSV (default stdout)")
     a = p.parse_args(argv)
 
-    script = a.sql if a.sql is not None else open(a.file).read()
+    if a.sql is not None:
+        script = a.sql
+    else:
+        with open(a.file) as f:
+            script = f.read()
     env, t_env = make_env(a.parallelism, a.module, a.python)
     if a.checkpoint_ms:
         env.enable_checkpointing(a.checkpoint_ms)
@@ -640,16 +641,15 @@ def main(argv: list[str] | None = None) -> int:
             t_env, stmt, a.module, batch_size=a.batch_size, max_delay_ms=a.max_delay_ms
         )
         names = table.get_schema().get_field_names()
-        f = open(a.output, "w", newline="") if a.output else sys.stdout
-        w = csv.writer(f)
-        w.writerow(names)
-        rows = 0
-        with table.execute().collect() as results:
-            for row in results:
-                w.writerow([_csv_cell(x) for x in row])
-                rows += 1
-        if a.output:
-            f.close()
+        with contextlib.ExitStack() as stack:
+            f = stack.enter_context(open(a.output, "w", newline="")) if a.output else sys.stdout
+            w = csv.writer(f)
+            w.writerow(names)
+            rows = 0
+            with table.execute().collect() as results:
+                for row in results:
+                    w.writerow([_csv_cell(x) for x in row])
+                    rows += 1
         print(f"-- {rows} rows in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     return 0
 
