@@ -63,6 +63,8 @@ echo "== node --test (bindings/js)"
 (cd bindings/js && node --test test/) || status=1
 echo "== browser example (examples/web: Chromium via apt-get if missing, npm ci, node --test)"
 bash examples/web/test.sh || status=1
+echo "== examples/flink (scripts/test-flink.sh)"
+WASMAD_CLI="$CARGO_TARGET_DIR/debug/wasmad" bash scripts/test-flink.sh || status=1
 if [ "$status" -ne 0 ]; then
   echo "test-bindings: FAILED" >&2
 fi
