@@ -27,7 +27,7 @@ from wasmtime import component as wc
 from ._errors import GUEST_ERRORS, CallError, LoadError, WasmadError
 
 #: The ABI version this binding speaks (``abi-version`` of ``wit/detector.wit``).
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 IFACE = "wasmad:detector/detectors@0.1.0"
 ERROR_CASES = ("invalid-config", "invalid-input", "invalid-snapshot")
