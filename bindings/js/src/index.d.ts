@@ -28,7 +28,15 @@ export class CallError extends WasmadError {
   readonly function: string;
 }
 
-export type Algorithm = 'zscore' | 'ewma' | 'mad';
+export type Algorithm =
+  | 'zscore'
+  | 'ewma'
+  | 'mad'
+  | 'holtwinters'
+  | 'rcf'
+  | 'spike_dip'
+  | 'change_point'
+  | 'robust';
 
 /** A detector config; `wasmad describe` (or `describe()`) lists every key. */
 export interface Config {
@@ -47,8 +55,23 @@ export interface ProcessOptions {
   timestamps?: BigInt64Array | ArrayLike<bigint | number | Date>;
   /** n dense key ids (a new key's id is the number of keys seen so far); omit for one model. */
   keys?: Uint32Array | ArrayLike<number>;
-  /** Values per row (1 for univariate detectors). */
+  /** Values per row (1 for univariate detectors): `values` then holds n * width
+   * values, row-major. Taken from the rows when `values` is an array of rows. */
   width?: number;
+}
+
+/** An extra output column: `perRow` values for each row, row-major. Names in
+ * use: `attribution` (2 * width per row: each column's (high, low) share of
+ * the score; rcf, robust), `rmse`, `aic`, `forecast`. */
+export class Extra {
+  readonly name: string;
+  readonly perRow: number;
+  /** rows * perRow values, row-major. */
+  readonly values: Float64Array;
+  /** Number of rows. */
+  readonly length: number;
+  /** Row `i`'s perRow values (a view). */
+  row(i: number): Float64Array;
 }
 
 export interface Row {
@@ -61,6 +84,8 @@ export interface Row {
   status: 'ok' | 'warmup' | 'skipped';
   severity: 'low' | 'medium' | 'high' | null;
   probability: number | null;
+  /** Row i of each extra output, by name (empty for most algorithms). */
+  extras: Record<string, Float64Array>;
 }
 
 /** Scores for one batch, one element per input row. f64 columns are NaN unless status is ok. */
@@ -73,6 +98,8 @@ export class Result implements Iterable<Row> {
   readonly flags: Uint8Array;
   /** A calibrated probability per row, or null when the detector computes none. */
   readonly probability: Float64Array | null;
+  /** Further outputs some algorithms add, by name (e.g. `attribution` for rcf and robust); empty for most. */
+  readonly extras: Map<string, Extra>;
   readonly length: number;
   isAnomaly(i: number): boolean;
   direction(i: number): 'up' | 'down' | null;
@@ -90,7 +117,10 @@ export class Detector implements Disposable {
   /** A detector rebuilt from `snapshot()` bytes. */
   static restore(snapshot: Uint8Array): Detector;
   /** Score a batch against each key's baseline, then learn it. */
-  process(values: Float64Array | ArrayLike<number | null>, options?: ProcessOptions): Result;
+  process(
+    values: Float64Array | ArrayLike<number | null> | ArrayLike<ArrayLike<number | null>>,
+    options?: ProcessOptions,
+  ): Result;
   /** The whole detector (config and every key's state) as bytes. */
   snapshot(): Uint8Array;
   /** The effective config, every default filled in. */

@@ -172,6 +172,61 @@ function toKeys(keys, n) {
   return out;
 }
 
+/** Flatten `values` of a batch into n * width row-major floats: a
+ * Float64Array or array of numbers (n * width of them), or an array of rows
+ * (arrays of `width` numbers each; the width is taken from them). */
+function toRows(values, width) {
+  if (width !== undefined && (!Number.isInteger(width) || width < 1 || width > 0xffffffff)) {
+    throw new InvalidInputError(`width must be an integer >= 1, got ${width}`);
+  }
+  if (Array.isArray(values) && values.length > 0 && values[0] !== null && typeof values[0] === 'object') {
+    const w = width ?? values[0].length;
+    if (!Number.isInteger(w) || w < 1) {
+      throw new InvalidInputError(`values[0] has ${values[0].length} elements; a row needs at least one`);
+    }
+    const out = new Float64Array(values.length * w);
+    values.forEach((row, i) => {
+      if (row === null || typeof row !== 'object' || row.length !== w) {
+        throw new InvalidInputError(
+          `values[${i}] has ${row?.length ?? 'no'} elements; every row needs width (${w})`,
+        );
+      }
+      out.set(toFloat64(row), i * w);
+    });
+    return { v: out, width: w };
+  }
+  const v = toFloat64(values);
+  const w = width ?? 1;
+  if (v.length % w !== 0) {
+    throw new InvalidInputError(
+      `values has ${v.length} elements, not a multiple of width (${w}): pass n * width values, row-major`,
+    );
+  }
+  return { v, width: w };
+}
+
+/** An extra output column (`extra` of wit/detector.wit): `perRow` values for
+ * each row, row-major in `values`. Names in use: `attribution` (2 * width per
+ * row: each column's (high, low) share of the score; rcf, robust), `rmse`,
+ * `aic`, `forecast`. */
+export class Extra {
+  constructor(name, perRow, values) {
+    /** @type {string} */ this.name = name;
+    /** @type {number} */ this.perRow = perRow;
+    /** @type {Float64Array} */ this.values = values;
+  }
+
+  /** Number of rows. */
+  get length() {
+    return this.perRow === 0 ? 0 : this.values.length / this.perRow;
+  }
+
+  /** Row `i`'s `perRow` values (a view, not a copy). */
+  row(i) {
+    return this.values.subarray(i * this.perRow, (i + 1) * this.perRow);
+  }
+}
+
 const STATUS = ['ok', 'warmup', 'skipped', 'skipped'];
 const SEVERITY = [null, 'low', 'medium', 'high'];
 
@@ -185,6 +240,11 @@ export class Result {
     /** @type {Uint8Array} */ this.flags = scores.rowFlags;
     /** @type {Float64Array | null} null when the detector computes no probability */
     this.probability = scores.probability.length > 0 ? scores.probability : null;
+    /** @type {Map<string, Extra>} further outputs some algorithms add, by name */
+    this.extras = new Map();
+    for (const e of scores.extras ?? []) {
+      this.extras.set(e.name, new Extra(e.name, e.perRow, e.values));
+    }
   }
 
   get length() {
@@ -221,6 +281,7 @@ export class Result {
       status: this.status(i),
       severity: this.severity(i),
       probability: this.probability === null ? null : this.probability[i],
+      extras: Object.fromEntries([...this.extras].map(([name, e]) => [name, e.row(i)])),
     };
   }
 
@@ -284,17 +345,15 @@ export class Detector {
 
   /**
    * Score a batch, then learn it.
-   * @param {Float64Array | ArrayLike<number | null>} values NaN/null/±Infinity mark missing values
+   * @param {Float64Array | ArrayLike<number | null> | ArrayLike<ArrayLike<number | null>>} values
+   *   n values, or n * width row-major values with `options.width`, or n rows
+   *   of width values each; NaN/null/±Infinity mark missing values
    * @param {{ timestamps?: BigInt64Array | ArrayLike<bigint | number | Date>, keys?: Uint32Array | ArrayLike<number>, width?: number }} [options]
    * @returns {Result}
    */
   process(values, options = {}) {
-    const v = toFloat64(values);
-    const width = options.width ?? 1;
-    if (!Number.isInteger(width) || width < 1) {
-      throw new InvalidInputError(`width must be an integer >= 1, got ${width}`);
-    }
-    const n = Math.floor(v.length / width);
+    const { v, width } = toRows(values, options.width);
+    const n = v.length / width;
     const input = {
       timestamps: toTimestamps(options.timestamps, n),
       values: v,

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import {
   ABI_VERSION,
   Detector,
+  Extra,
   GuestError,
   InvalidConfigError,
   InvalidInputError,
@@ -178,7 +179,9 @@ test('plain arrays, numbers, bigints and Dates convert like typed arrays', () =>
 test('describe, ABI version and config', () => {
   const info = describe();
   assert.equal(info.abi, ABI_VERSION);
-  assert.deepEqual(info.algorithms.map((a) => a.name), ['zscore', 'ewma', 'mad', 'holtwinters']);
+  assert.deepEqual(info.algorithms.map((a) => a.name), [
+    'zscore', 'ewma', 'mad', 'holtwinters', 'rcf', 'spike_dip', 'change_point', 'robust',
+  ]);
   const d = new Detector('{"algorithm":"mad"}');
   assert.equal(d.config.window, 100);
   assert.equal(d.config.threshold, 3.5);
@@ -225,4 +228,26 @@ test('typed process runs at >= 1M rows/s', () => {
   const rate = n / best;
   console.log(`wasmad node (jco, typed process): ${(rate / 1e6).toFixed(1)}M rows/s (zscore, ${n} rows a call)`);
   assert.ok(rate >= 1_000_000, `${rate} rows/s`);
+});
+
+test('multivariate rows: flat with width, or an array of rows; extras by name', () => {
+  const rows = Array.from({ length: 60 }, (_, i) => [10 + (i % 7), -3 + (i % 5) * 0.1, i === 55 ? 99 : 1]);
+  const config = { algorithm: 'robust', window: 20, minTrainingSize: 10 };
+  const a = new Detector(config).process(rows);
+  const b = new Detector(config).process(Float64Array.from(rows.flat()), { width: 3 });
+  sameBits(a, b);
+  const x = a.extras.get('attribution');
+  assert.ok(x instanceof Extra);
+  assert.equal(x.perRow, 6);
+  assert.equal(x.values.length, 60 * 6);
+  assert.equal(x.length, 60);
+  assert.deepEqual(Array.from(x.row(55)), Array.from(b.extras.get('attribution').values.subarray(330, 336)));
+  assert.deepEqual(a.row(55).extras.attribution, x.row(55));
+  assert.ok(a.isAnomaly(55));
+  assert.equal(new Detector().process([1, 2]).extras.size, 0);
+  const bad = (f, re) => assert.throws(f, (e) => e instanceof InvalidInputError && re.test(e.message));
+  bad(() => new Detector(config).process(new Float64Array(5), { width: 3 }), /not a multiple of width/);
+  bad(() => new Detector(config).process([[1, 2], [3]]), /values\[1\] has 1 elements/);
+  bad(() => new Detector(config).process([1, 2], { width: 0 }), /width must be an integer/);
+  bad(() => new Detector().process([[1, 2]]), /univariate/);
 });

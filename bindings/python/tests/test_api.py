@@ -106,6 +106,30 @@ def test_bad_batches_raise_invalid_input(component, engine):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_multivariate_rows_and_extras(component, engine):
+    """(rows, width) arrays in, extras out as (rows, per_row) arrays."""
+    x = np.column_stack([10 + np.arange(60) % 7, -3 + (np.arange(60) % 5) * 0.1, np.ones(60)])
+    x[55, 2] = 99.0
+    config = {"algorithm": "robust", "window": 20, "minTrainingSize": 10}
+    d = wasmad.Detector(config, module=component, engine=engine)
+    r = d.process(x)
+    assert list(r.extras) == ["attribution"]
+    a = r.extras["attribution"]
+    assert a.shape == (60, 6) and a.dtype == np.float64
+    assert r.is_anomaly[55] and np.isfinite(a[55]).all()
+    # A Fortran-ordered (column-major) array is taken row by row all the same.
+    f = wasmad.Detector(config, module=component, engine=engine).process(np.asfortranarray(x))
+    assert (f.score.view(np.uint64) == r.score.view(np.uint64)).all()
+    assert (f.extras["attribution"].view(np.uint64) == a.view(np.uint64)).all()
+    # The detector keeps its width; univariate algorithms return no extras.
+    with pytest.raises(wasmad.InvalidInput, match="width 2 cannot be mixed"):
+        d.process(np.ones((3, 2)))
+    with pytest.raises(wasmad.InvalidInput, match="2-d"):
+        d.process(np.ones((2, 2, 3)))
+    assert wasmad.Detector(module=component, engine=engine).process([1.0, 2.0]).extras == {}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_bad_snapshots_raise_invalid_snapshot(component, engine):
     d = wasmad.Detector({"algorithm": "ewma"}, module=component)
     d.process(np.arange(50.0))
@@ -253,7 +277,16 @@ def test_inputs_are_converted(component):
 def test_describe_and_properties(component):
     info = wasmad.describe(component)
     assert info["abi"] == wasmad.ABI_VERSION
-    assert [a["name"] for a in info["algorithms"]] == ["zscore", "ewma", "mad", "holtwinters"]
+    assert [a["name"] for a in info["algorithms"]] == [
+        "zscore",
+        "ewma",
+        "mad",
+        "holtwinters",
+        "rcf",
+        "spike_dip",
+        "change_point",
+        "robust",
+    ]
     d = wasmad.Detector('{"algorithm":"mad"}', module=component)
     assert d.config["window"] == 100 and d.config["threshold"] == 3.5
     assert d.engine == "core" and d.module.endswith(".wasm")

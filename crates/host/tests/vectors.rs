@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use wasmad_core::engine::Extra;
 use wasmad_core::{Input, Scores};
 use wasmad_host::{Limits, Runtime, WasmDetector};
 
@@ -60,11 +61,19 @@ struct Case {
     name: &'static str,
     description: &'static str,
     config: &'static str,
+    /// Values per row; `values` is row-major (`rows * width` elements).
+    width: usize,
     timestamps: Vec<i64>,
     values: Vec<f64>,
     keys: Vec<u32>,
     batches: Vec<usize>,
     restore_after_batch: Option<usize>,
+}
+
+impl Case {
+    fn rows(&self) -> usize {
+        self.timestamps.len()
+    }
 }
 
 const T0: i64 = 1_700_000_000_000_000; // 2023-11-14, microseconds
@@ -110,6 +119,7 @@ fn cases() -> Vec<Case> {
         name: "zscore_default",
         description: "zscore over all rows with defaults (minTrainingSize 30): warm-up, up and down spikes, NaN and +/-inf during warm-up and after",
         config: r#"{"algorithm":"zscore"}"#,
+        width: 1,
         timestamps: times(300),
         values: noisy(
             &mut rng,
@@ -148,6 +158,7 @@ fn cases() -> Vec<Case> {
         name: "zscore_window",
         description: "zscore over a sliding window of 50 rows, threshold 3.5: a level shift the window adapts to, spikes, missing values; an empty batch",
         config: r#"{"algorithm":"zscore","window":50,"threshold":3.5,"minTrainingSize":20}"#,
+        width: 1,
         timestamps: times(400),
         values,
         keys: vec![],
@@ -160,6 +171,7 @@ fn cases() -> Vec<Case> {
         name: "ewma_alpha",
         description: "ewma with alpha 0.2: drift, spikes both ways, missing values",
         config: r#"{"algorithm":"ewma","alpha":0.2}"#,
+        width: 1,
         timestamps: times(300),
         values: (0..300)
             .map(|i| 50.0 + 0.05 * i as f64 + rng.normal())
@@ -182,6 +194,7 @@ fn cases() -> Vec<Case> {
         name: "ewma_half_life",
         description: "ewma with halfLife 20 and minTrainingSize 10, threshold 2.5",
         config: r#"{"algorithm":"ewma","halfLife":20,"minTrainingSize":10,"threshold":2.5}"#,
+        width: 1,
         timestamps: times(250),
         values: noisy(
             &mut rng,
@@ -207,6 +220,7 @@ fn cases() -> Vec<Case> {
         name: "mad_window",
         description: "mad over a rolling window of 31 rows: a constant run (MAD = 0 fallback), a small departure from it, spikes both ways",
         config: r#"{"algorithm":"mad","window":31}"#,
+        width: 1,
         timestamps: times(300),
         values,
         keys: vec![],
@@ -219,6 +233,7 @@ fn cases() -> Vec<Case> {
         name: "zscore_direction_up",
         description: "zscore flagging only upward anomalies: downward spikes are scored but not flagged",
         config: r#"{"algorithm":"zscore","direction":"up","minTrainingSize":25}"#,
+        width: 1,
         timestamps: times(200),
         values: noisy(
             &mut rng,
@@ -237,6 +252,7 @@ fn cases() -> Vec<Case> {
         name: "mad_direction_down",
         description: "mad flagging only downward anomalies, threshold 3",
         config: r#"{"algorithm":"mad","direction":"down","window":25,"threshold":3}"#,
+        width: 1,
         timestamps: times(200),
         values: noisy(
             &mut rng,
@@ -255,6 +271,7 @@ fn cases() -> Vec<Case> {
         name: "ewma_direction_down",
         description: "ewma flagging only downward anomalies",
         config: r#"{"algorithm":"ewma","alpha":0.05,"direction":"down"}"#,
+        width: 1,
         timestamps: times(200),
         values: noisy(&mut rng, 200, 1000.0, 5.0, &[(60, 1040.0), (100, 950.0)]),
         keys: vec![],
@@ -282,6 +299,7 @@ fn cases() -> Vec<Case> {
         name: "zscore_multi_key",
         description: "zscore with three keys interleaved at random (dense ids, new keys appear in increasing order), window 40, each key warms up on its own",
         config: r#"{"algorithm":"zscore","window":40,"minTrainingSize":15}"#,
+        width: 1,
         timestamps: times(n),
         values,
         keys,
@@ -308,6 +326,7 @@ fn cases() -> Vec<Case> {
         name: "mad_multi_key",
         description: "mad with eight keys interleaved at random, window 15, minTrainingSize 10: later keys are still warming up while earlier ones score",
         config: r#"{"algorithm":"mad","window":15,"minTrainingSize":10}"#,
+        width: 1,
         timestamps: times(n),
         values,
         keys,
@@ -333,6 +352,7 @@ fn cases() -> Vec<Case> {
         name: "ewma_multi_key",
         description: "ewma (halfLife 10) with four keys; one key drops sharply near the end",
         config: r#"{"algorithm":"ewma","halfLife":10,"minTrainingSize":12}"#,
+        width: 1,
         timestamps: times(n),
         values,
         keys,
@@ -348,6 +368,7 @@ fn cases() -> Vec<Case> {
         name: "zscore_constant",
         description: "zscore over a perfectly constant run: the scale floor keeps scores finite and a tiny departure scores high",
         config: r#"{"algorithm":"zscore","minTrainingSize":10}"#,
+        width: 1,
         timestamps: times(120),
         values,
         keys: vec![],
@@ -360,6 +381,7 @@ fn cases() -> Vec<Case> {
         name: "zscore_large_offset",
         description: "zscore around 1e9 (noise sd 30, above the relative scale floor of 15) with a negative timestamp origin: precision of the running mean, window 64",
         config: r#"{"algorithm":"zscore","window":64}"#,
+        width: 1,
         timestamps: (0..200).map(|i| -5_000_000 + i * 1_000).collect(),
         values: noisy(
             &mut rng,
@@ -378,6 +400,7 @@ fn cases() -> Vec<Case> {
         name: "zscore_likelihood_keys",
         description: "zscore with the anomaly-likelihood layer (calibrated probability column) and a row cooldown, 3 keys, bursts of spikes, NaN: probability, severity grades and cooldown state cross batches and a restore",
         config: r#"{"algorithm":"zscore","likelihood":{"minSamples":20,"shortWindow":5,"threshold":0.999},"cooldown":10}"#,
+        width: 1,
         timestamps: times(450),
         values: noisy(
             &mut rng,
@@ -406,6 +429,7 @@ fn cases() -> Vec<Case> {
         name: "ewma_alert_hygiene",
         description: "ewma with minConsecutive 2, a duration cooldown, an absolute deviation floor and custom severity bands: runs, floors and graded severities",
         config: r#"{"algorithm":"ewma","alpha":0.05,"minConsecutive":2,"cooldown":"20s","minDeviation":{"absolute":3},"severity":{"medium":2,"high":4}}"#,
+        width: 1,
         timestamps: times(300),
         values: noisy(
             &mut rng,
@@ -429,6 +453,273 @@ fn cases() -> Vec<Case> {
         restore_after_batch: Some(1),
     });
 
+    // ------------------------------------------------ holtwinters
+
+    // A seasonal shape from a table (no libm), so the inputs are the same everywhere.
+    const SEASON: [f64; 12] = [
+        0.0, 3.0, 5.0, 6.0, 5.0, 3.0, 0.0, -3.0, -5.0, -6.0, -5.0, -3.0,
+    ];
+    let mut rng = Rng(16);
+    let mut values: Vec<f64> = (0..240)
+        .map(|i| 50.0 + 0.02 * i as f64 + SEASON[i % 12] + 0.4 * rng.normal())
+        .collect();
+    values[100] += 8.0; // off the seasonal pattern, not off the overall range
+    values[101] = nan;
+    values[180] -= 9.0;
+    values[200] = inf;
+    out.push(Case {
+        name: "holtwinters_season",
+        description: "holtwinters with period 12 and a slow trend: a spike and a dip that stay inside the overall range but break the season, NaN and +inf",
+        config: r#"{"algorithm":"holtwinters","period":12,"alpha":0.1,"beta":0.05,"gamma":0.2,"minTrainingSize":24}"#,
+        width: 1,
+        timestamps: times(240),
+        values,
+        keys: vec![],
+        batches: vec![12, 0, 100, 128],
+        restore_after_batch: Some(1),
+    });
+
+    // ------------------------------------------------ rcf
+
+    let mut rng = Rng(17);
+    let mut values: Vec<f64> = (0..200)
+        .map(|i| 10.0 + SEASON[i % 12] * 0.5 + 0.3 * rng.normal())
+        .collect();
+    values[3] = nan; // during warm-up
+    values[90] = nan;
+    values[91] = f64::NEG_INFINITY;
+    values[120] = 30.0; // a spike
+    values[160] = values[159]; // a broken pattern: the shingle sees it
+    out.push(Case {
+        name: "rcf_shingle",
+        description: "rcf univariate with shingleSize 2 and a small forest (5 trees, subSampleSize 16, timeDecay 64, minTrainingSize 8): NaN and -inf rows in warm-up and after, a spike, attribution (2 values per row)",
+        config: r#"{"algorithm":"rcf","shingleSize":2,"numberOfTrees":5,"subSampleSize":16,"timeDecay":64,"minTrainingSize":8}"#,
+        width: 1,
+        timestamps: times(200),
+        values,
+        keys: vec![],
+        batches: vec![5, 3, 40, 1, 151],
+        restore_after_batch: Some(2),
+    });
+
+    let mut rng = Rng(18);
+    let n = 250;
+    let mut values = Vec::with_capacity(n * 3);
+    for _ in 0..n {
+        let a = 10.0 + rng.normal();
+        values.push(a);
+        values.push(-5.0 + 0.5 * rng.normal());
+        values.push(2.0 * a + 0.1 * rng.normal()); // follows column 0
+    }
+    values[80 * 3 + 2] = nan; // one column missing: the row is skipped
+    values[150 * 3 + 1] = 20.0; // column 1 far off
+    values[200 * 3 + 2] = -20.0; // column 2 breaks its tie to column 0
+    values[230 * 3] = 16.0; // columns 0 and 2 move together: a joint excursion
+    values[230 * 3 + 2] = 32.0;
+    out.push(Case {
+        name: "rcf_multivariate",
+        description: "rcf over 3 columns (the third follows the first), 5 trees, subSampleSize 16, timeDecay 64: one column far off, a broken correlation, a joint excursion, a NaN column; attribution (6 values per row: a high and low share per column)",
+        config: r#"{"algorithm":"rcf","numberOfTrees":5,"subSampleSize":16,"timeDecay":64,"minTrainingSize":8,"seed":7}"#,
+        width: 3,
+        timestamps: times(n),
+        values,
+        keys: vec![],
+        batches: vec![8, 92, 1, 149],
+        restore_after_batch: Some(1),
+    });
+
+    let mut rng = Rng(19);
+    let n = 240;
+    let keys = interleaved_keys(&mut rng, n, 3);
+    let mut values = Vec::with_capacity(n * 2);
+    for (i, &k) in keys.iter().enumerate() {
+        let base = 10.0 * f64::from(k + 1);
+        let (a, b) = (base + rng.normal(), -base + rng.normal());
+        let (a, b) = match i {
+            150 => (base + 25.0, b),
+            190 => (a, nan),
+            _ => (a, b),
+        };
+        values.push(a);
+        values.push(b);
+    }
+    out.push(Case {
+        name: "rcf_keys",
+        description: "rcf over 2 columns with three keys interleaved (a forest per key), 4 trees, subSampleSize 12, timeDecay 50, shingleSize 2, threshold 2: a spike on one key, a NaN column",
+        config: r#"{"algorithm":"rcf","numberOfTrees":4,"subSampleSize":12,"timeDecay":50,"minTrainingSize":10,"shingleSize":2,"threshold":2}"#,
+        width: 2,
+        timestamps: times(n),
+        values,
+        keys,
+        batches: vec![30, 70, 140],
+        restore_after_batch: Some(0),
+    });
+
+    // ------------------------------------------------ spike_dip
+
+    let mut rng = Rng(20);
+    out.push(Case {
+        name: "spike_dip_spikes",
+        description: "spike_dip in mode spikes (historySize 30, confidence 98): spikes flagged, a dip scored but not flagged, NaN",
+        config: r#"{"algorithm":"spike_dip","mode":"spikes","historySize":30,"confidence":98}"#,
+        width: 1,
+        timestamps: times(200),
+        values: noisy(
+            &mut rng,
+            200,
+            100.0,
+            2.0,
+            &[(10, nan), (60, 115.0), (100, 85.0), (140, 120.0), (141, nan), (170, 112.0)],
+        ),
+        keys: vec![],
+        batches: vec![29, 1, 70, 100],
+        restore_after_batch: Some(1),
+    });
+
+    let mut rng = Rng(21);
+    let n = 260;
+    let keys = interleaved_keys(&mut rng, n, 2);
+    let values = keys
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| {
+            let base = if k == 0 { 5.0 } else { 500.0 };
+            let x = base + 0.05 * base * rng.normal();
+            match i {
+                120 | 200 => base * 0.5, // dips
+                160 => base * 1.6,       // a spike, not flagged in this mode
+                230 => inf,
+                _ => x,
+            }
+        })
+        .collect();
+    out.push(Case {
+        name: "spike_dip_dips_keys",
+        description: "spike_dip in mode dips with two keys (historySize 25, minTrainingSize 20): dips flagged on each key, a spike not flagged, +inf",
+        config: r#"{"algorithm":"spike_dip","mode":"dips","historySize":25,"minTrainingSize":20}"#,
+        width: 1,
+        timestamps: times(n),
+        values,
+        keys,
+        batches: vec![40, 60, 160],
+        restore_after_batch: Some(1),
+    });
+
+    // ------------------------------------------------ change_point
+
+    let mut rng = Rng(22);
+    let mut values = noisy(&mut rng, 300, 20.0, 1.0, &[(50, nan)]);
+    for v in &mut values[180..] {
+        *v += 6.0; // a level shift
+    }
+    values[250] = f64::NEG_INFINITY;
+    out.push(Case {
+        name: "change_point_level_shift",
+        description: "change_point (power martingale, historySize 40): a level shift at row 180 raises the martingale and is flagged, then the window adapts; NaN, -inf",
+        config: r#"{"algorithm":"change_point","historySize":40}"#,
+        width: 1,
+        timestamps: times(300),
+        values,
+        keys: vec![],
+        batches: vec![39, 1, 140, 5, 115],
+        restore_after_batch: Some(2),
+    });
+
+    let mut rng = Rng(23);
+    let n = 280;
+    let keys = interleaved_keys(&mut rng, n, 2);
+    let values = keys
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| {
+            let shift = if k == 1 && i >= 160 { -4.0 } else { 0.0 };
+            f64::from(k) * 10.0 + shift + 0.5 * rng.normal()
+        })
+        .collect();
+    out.push(Case {
+        name: "change_point_mixture_keys",
+        description: "change_point with the mixture martingale, two keys (historySize 30, confidence 90): key 1 shifts down from row 160, key 0 does not",
+        config: r#"{"algorithm":"change_point","martingale":"mixture","historySize":30,"confidence":90}"#,
+        width: 1,
+        timestamps: times(n),
+        values,
+        keys,
+        batches: vec![100, 100, 80],
+        restore_after_batch: Some(0),
+    });
+
+    // ------------------------------------------------ robust
+
+    let mut rng = Rng(24);
+    let n = 220;
+    let mut values = Vec::with_capacity(n * 2);
+    for _ in 0..n {
+        values.push(100.0 + 2.0 * rng.normal());
+        values.push(0.5 + 0.01 * rng.normal());
+    }
+    values[60 * 2 + 1] = nan; // column 1 missing: column 0 is still scored
+    for i in 100..105 {
+        values[i * 2] = 140.0; // a burst: imputeOutliers keeps it out of the window
+    }
+    values[150 * 2 + 1] = 0.3;
+    values[151 * 2] = nan; // both columns missing: skipped
+    values[151 * 2 + 1] = nan;
+    out.push(Case {
+        name: "robust_impute",
+        description: "robust over 2 columns with imputeOutliers (window 30): a NaN in one column (the other still scored), a burst of outliers the window does not learn, a dip in column 1, an all-NaN row; attribution (4 values per row)",
+        config: r#"{"algorithm":"robust","window":30,"imputeOutliers":true}"#,
+        width: 2,
+        timestamps: times(n),
+        values,
+        keys: vec![],
+        batches: vec![30, 72, 1, 117],
+        restore_after_batch: Some(1),
+    });
+
+    let mut rng = Rng(25);
+    out.push(Case {
+        name: "robust_univariate",
+        description: "robust with one column (window 20, threshold 3.5, minTrainingSize 10): spikes both ways, NaN",
+        config: r#"{"algorithm":"robust","window":20,"threshold":3.5,"minTrainingSize":10}"#,
+        width: 1,
+        timestamps: times(150),
+        values: noisy(
+            &mut rng,
+            150,
+            -40.0,
+            3.0,
+            &[(5, nan), (50, -10.0), (90, -80.0), (91, nan), (120, -20.0)],
+        ),
+        keys: vec![],
+        batches: vec![10, 140],
+        restore_after_batch: Some(0),
+    });
+
+    let mut rng = Rng(26);
+    let n = 270;
+    let keys = interleaved_keys(&mut rng, n, 3);
+    let mut values = Vec::with_capacity(n * 2);
+    for (i, &k) in keys.iter().enumerate() {
+        let base = f64::from(k) * 50.0;
+        values.push(base + rng.normal());
+        values.push(base - 10.0 + rng.normal());
+        if i % 67 == 66 {
+            values[i * 2 + (i % 2)] += 15.0; // a spike in one column
+        }
+    }
+    values[200 * 2] = inf;
+    out.push(Case {
+        name: "robust_keys_up",
+        description: "robust over 2 columns with three keys, direction up, window 25: spikes in either column on any key, +inf in one column",
+        config: r#"{"algorithm":"robust","window":25,"direction":"up"}"#,
+        width: 2,
+        timestamps: times(n),
+        values,
+        keys,
+        batches: vec![25, 0, 120, 125],
+        restore_after_batch: Some(2),
+    });
+
     out
 }
 
@@ -440,17 +731,36 @@ fn process(d: &mut WasmDetector, input: &Input<'_>) -> Scores {
     out
 }
 
-fn slice<'a>(case: &'a Case, start: usize, end: usize) -> Input<'a> {
+/// Rows `start..end` of row-major columns.
+fn rows<'a>(
+    timestamps: &'a [i64],
+    values: &'a [f64],
+    width: usize,
+    keys: &'a [u32],
+    start: usize,
+    end: usize,
+) -> Input<'a> {
     Input {
-        timestamps: &case.timestamps[start..end],
-        values: &case.values[start..end],
-        width: 1,
-        keys: if case.keys.is_empty() {
+        timestamps: &timestamps[start..end],
+        values: &values[start * width..end * width],
+        width,
+        keys: if keys.is_empty() {
             &[]
         } else {
-            &case.keys[start..end]
+            &keys[start..end]
         },
     }
+}
+
+fn slice<'a>(case: &'a Case, start: usize, end: usize) -> Input<'a> {
+    rows(
+        &case.timestamps,
+        &case.values,
+        case.width,
+        &case.keys,
+        start,
+        end,
+    )
 }
 
 /// Replay `batches` on one detector, snapshotting and restoring into a fresh
@@ -478,10 +788,11 @@ fn replay(case: &Case, bytes: bool) -> (Scores, u32) {
             d = rt.restore(&snap).unwrap();
         }
     }
+    assert_eq!(start, case.rows(), "{}: batches cover every row", case.name);
     assert_eq!(
-        start,
         case.values.len(),
-        "{}: batches cover every row",
+        case.rows() * case.width,
+        "{}: rows * width values",
         case.name
     );
     (all, d.key_count().unwrap())
@@ -509,6 +820,27 @@ fn assert_bits_eq(name: &str, want: &Scores, got: &Scores) {
         }
     }
     assert_eq!(want.flags, got.flags, "{name}: flags");
+    let names = |s: &Scores| -> Vec<(String, usize)> {
+        s.extras
+            .iter()
+            .map(|e| (e.name.clone(), e.per_row))
+            .collect()
+    };
+    assert_eq!(names(want), names(got), "{name}: extras (name, per-row)");
+    for (w, g) in want.extras.iter().zip(&got.extras) {
+        let (wb, gb) = (bits(&w.values), bits(&g.values));
+        assert_eq!(wb.len(), gb.len(), "{name}: extra {} length", w.name);
+        if let Some(i) = (0..wb.len()).find(|&i| wb[i] != gb[i]) {
+            panic!(
+                "{name}: extra {}[{i}] (row {}, item {}) differs: want {:016x}, got {:016x}",
+                w.name,
+                i / w.per_row.max(1),
+                i % w.per_row.max(1),
+                wb[i],
+                gb[i]
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------- format
@@ -540,7 +872,16 @@ fn render(case: &Case) -> String {
     let rt = embedded();
     // The expected output is one call over every row on a fresh detector.
     let mut d = rt.create(case.config).unwrap();
-    let want = process(&mut d, &slice(case, 0, case.values.len()));
+    let want = process(&mut d, &slice(case, 0, case.rows()));
+    for e in &want.extras {
+        assert_eq!(
+            e.values.len(),
+            case.rows() * e.per_row,
+            "{}: extra {} has rows * per-row values",
+            case.name,
+            e.name
+        );
+    }
     let key_count = d.key_count().unwrap();
     let effective = d.config().unwrap();
     // The replay (batch splits, snapshot/restore) must give the same output,
@@ -554,13 +895,13 @@ fn render(case: &Case) -> String {
         let comma = if last { "" } else { "," };
         writeln!(s, "  {}: {v}{comma}", json_str(k)).unwrap();
     };
-    line("format", "1".into(), false);
+    line("format", "2".into(), false);
     line("name", json_str(case.name), false);
     line("description", json_str(case.description), false);
     line("config", json_str(case.config), false);
     line("effective_config", json_str(&effective), false);
-    line("width", "1".into(), false);
-    line("rows", case.values.len().to_string(), false);
+    line("width", case.width.to_string(), false);
+    line("rows", case.rows().to_string(), false);
     line("batches", ints(&case.batches), false);
     line(
         "restore_after_batch",
@@ -577,7 +918,28 @@ fn render(case: &Case) -> String {
     line("upper", hex(&want.upper), false);
     line("score", hex(&want.score), false);
     line("flags", ints(&want.flags), false);
-    line("probability", hex(&want.probability), true);
+    line("probability", hex(&want.probability), false);
+    let extras: Vec<String> = want
+        .extras
+        .iter()
+        .map(|e| {
+            format!(
+                "    {{\"name\": {}, \"per_row\": {}, \"values\": {}}}",
+                json_str(&e.name),
+                e.per_row,
+                hex(&e.values)
+            )
+        })
+        .collect();
+    line(
+        "extras",
+        if extras.is_empty() {
+            "[]".into()
+        } else {
+            format!("[\n{}\n  ]", extras.join(",\n"))
+        },
+        true,
+    );
     format!("{{\n{s}}}\n")
 }
 
@@ -588,6 +950,7 @@ struct Vector {
     name: String,
     config: String,
     effective_config: String,
+    width: usize,
     batches: Vec<usize>,
     restore_after_batch: Option<usize>,
     timestamps: Vec<i64>,
@@ -613,12 +976,37 @@ fn parse(text: &str) -> Vector {
             .map(|x| x.as_u64().unwrap())
             .collect()
     };
-    assert_eq!(j["format"], 1);
-    assert_eq!(j["width"], 1);
-    Vector {
+    // Format 1 (width 1, no extras) is a subset of format 2.
+    let format = j["format"].as_u64().unwrap();
+    assert!(format == 1 || format == 2, "unknown vector format {format}");
+    let width = j["width"].as_u64().unwrap() as usize;
+    assert!(width >= 1 && (format == 2 || width == 1), "width {width}");
+    let hexes = |a: &serde_json::Value| -> Vec<f64> {
+        a.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| f64::from_bits(u64::from_str_radix(x.as_str().unwrap(), 16).unwrap()))
+            .collect()
+    };
+    let extras = j
+        .get("extras")
+        .map(|x| {
+            x.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| Extra {
+                    name: e["name"].as_str().unwrap().to_string(),
+                    per_row: e["per_row"].as_u64().unwrap() as usize,
+                    values: hexes(&e["values"]),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let v = Vector {
         name: j["name"].as_str().unwrap().to_string(),
         config: j["config"].as_str().unwrap().to_string(),
         effective_config: j["effective_config"].as_str().unwrap().to_string(),
+        width,
         batches: uints("batches").into_iter().map(|b| b as usize).collect(),
         restore_after_batch: j["restore_after_batch"].as_u64().map(|b| b as usize),
         timestamps: j["timestamps"]
@@ -637,9 +1025,22 @@ fn parse(text: &str) -> Vector {
             score: f64s("score"),
             flags: uints("flags").into_iter().map(|f| f as u8).collect(),
             probability: f64s("probability"),
-            extras: Vec::new(),
+            extras,
         },
+    };
+    let n = v.timestamps.len();
+    assert_eq!(j["rows"].as_u64(), Some(n as u64), "{}: rows", v.name);
+    assert_eq!(v.values.len(), n * width, "{}: rows * width values", v.name);
+    for e in &v.want.extras {
+        assert_eq!(
+            e.values.len(),
+            n * e.per_row,
+            "{}: extra {}",
+            v.name,
+            e.name
+        );
     }
+    v
 }
 
 fn vector_files() -> Vec<PathBuf> {
@@ -686,8 +1087,8 @@ fn vector_files_are_current() {
         }
     }
     assert!(
-        total < 1 << 20,
-        "vectors stay under 1 MB, have {total} bytes"
+        total < 2 << 20,
+        "vectors stay under 2 MB, have {total} bytes"
     );
     let on_disk: Vec<String> = vector_files()
         .iter()
@@ -706,16 +1107,7 @@ fn replay_vector(v: &Vector, bytes: bool) -> (Scores, u32) {
     let mut all = Scores::default();
     let mut start = 0;
     for (i, &b) in v.batches.iter().enumerate() {
-        let input = Input {
-            timestamps: &v.timestamps[start..start + b],
-            values: &v.values[start..start + b],
-            width: 1,
-            keys: if v.keys.is_empty() {
-                &[]
-            } else {
-                &v.keys[start..start + b]
-            },
-        };
+        let input = rows(&v.timestamps, &v.values, v.width, &v.keys, start, start + b);
         let out = if bytes {
             let raw = d
                 .process_bytes(&wasmad_core::bytes::encode_input(&input))
@@ -731,7 +1123,12 @@ fn replay_vector(v: &Vector, bytes: bool) -> (Scores, u32) {
             d = rt.restore(&snap).unwrap();
         }
     }
-    assert_eq!(start, v.values.len(), "{}: batches cover every row", v.name);
+    assert_eq!(
+        start,
+        v.timestamps.len(),
+        "{}: batches cover every row",
+        v.name
+    );
     (all, d.key_count().unwrap())
 }
 
@@ -761,6 +1158,16 @@ fn vectors_cover_what_they_claim() {
         r#""algorithm":"zscore""#,
         r#""algorithm":"ewma""#,
         r#""algorithm":"mad""#,
+        r#""algorithm":"holtwinters""#,
+        r#""algorithm":"rcf""#,
+        r#""algorithm":"spike_dip""#,
+        r#""algorithm":"change_point""#,
+        r#""algorithm":"robust""#,
+        r#""mode":"spikes""#,
+        r#""mode":"dips""#,
+        r#""martingale":"mixture""#,
+        r#""imputeOutliers":true"#,
+        r#""shingleSize":2"#,
         r#""direction":"up""#,
         r#""direction":"down""#,
     ] {
@@ -795,4 +1202,24 @@ fn vectors_cover_what_they_claim() {
     assert!(vs.iter().any(|v| v.batches.contains(&0)), "an empty batch");
     assert!(vs.iter().any(|v| v.batches.len() >= 4));
     assert!(vs.iter().any(|v| v.restore_after_batch.is_some()));
+    assert!(vs.iter().any(|v| v.width == 2), "a vector of width 2");
+    assert!(vs.iter().any(|v| v.width == 3), "a vector of width 3");
+    assert!(
+        vs.iter().any(|v| v.width > 1 && !v.keys.is_empty()),
+        "a keyed multivariate vector"
+    );
+    for width in [1, 2, 3] {
+        assert!(
+            vs.iter().any(|v| v.width == width
+                && v.want
+                    .extras
+                    .iter()
+                    .any(|e| e.name == "attribution" && e.per_row == 2 * width)),
+            "a vector of width {width} with attribution (2 * width per row)"
+        );
+    }
+    assert!(
+        vs.iter().all(|v| v.timestamps.len() <= 450),
+        "every vector stays small (at most 450 rows)"
+    );
 }

@@ -1,8 +1,8 @@
 """wasmad: streaming anomaly detectors from one WebAssembly component.
 
-The detectors (zscore, ewma, mad) are the Rust code of the wasmad project,
-compiled to one component (``wit/detector.wit``); this package runs that
-component with wasmtime. The same ``.wasm`` runs in the Rust/SQL host and in
+The detectors (zscore, ewma, mad, holtwinters, rcf, spike_dip, change_point,
+robust) are the Rust code of the wasmad project, compiled to one component
+(``wit/detector.wit``); this package runs that component with wasmtime. The same ``.wasm`` runs in the Rust/SQL host and in
 Node, and gives bit-identical results everywhere.
 
 >>> import numpy as np, wasmad
