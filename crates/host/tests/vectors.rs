@@ -720,6 +720,24 @@ fn cases() -> Vec<Case> {
         restore_after_batch: Some(2),
     });
 
+    let mut rng = Rng(27);
+    let mut values: Vec<f64> = (0..200)
+        .map(|i| 50.0 + 8.0 * ((i % 12) as f64 - 5.5) / 5.5 + rng.normal())
+        .collect();
+    values[150] += 30.0;
+    values[170] = nan;
+    out.push(Case {
+        name: "arima_forecast_steps",
+        description: "arima (1,0,1) with a 3-step forecast path per row (rmse, aic and forecast extras): warm-up 40 rows, refits every 20, a spike, NaN, batch splits and a restore after the refits started",
+        config: r#"{"algorithm":"arima","p":1,"d":0,"q":1,"minTrainingSize":40,"maxTrainingSize":80,"updateInterval":20,"horizon":3,"forecastSteps":true}"#,
+        width: 1,
+        timestamps: times(200),
+        values,
+        keys: vec![],
+        batches: vec![30, 45, 0, 125],
+        restore_after_batch: Some(1),
+    });
+
     out
 }
 
