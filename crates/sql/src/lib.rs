@@ -17,6 +17,7 @@ pub mod exec;
 pub mod node;
 pub mod planner;
 pub mod spec;
+pub mod state;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 pub use backend::{Backend, PartitionDetector};
 pub use spec::RESULT_COLUMNS;
+pub use state::DetectorStateStore;
 
 /// A session state with `ML_DETECT_ANOMALIES` installed over `backend`,
 /// starting from `builder` (for example `SessionStateBuilder::new()
