@@ -13,26 +13,9 @@ use crate::{Cli, JobArgs, backend};
 
 /// Run a job script until its sources end or SIGINT/SIGTERM.
 pub async fn run(cli: &Cli, args: &JobArgs, sql: &str) -> Result<()> {
-    let parallelism = cli
-        .parallelism
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let mut opts = JobOptions::new(backend(cli)?, parallelism);
-    opts.checkpoint_dir = args.checkpoint_dir.clone();
-    let interval = wasmad_stream::ddl::parse_duration_micros(&args.checkpoint_interval)
-        .map_err(|e| anyhow::anyhow!("--checkpoint-interval: {e}"))?;
-    opts.checkpoint_interval = Duration::from_micros(interval.max(0) as u64);
-    opts.epoch_rows = args.epoch_rows.max(1);
-    opts.epoch_time = Duration::from_millis(args.epoch_ms.max(1));
-    opts.stdout_format = match cli.format {
-        Format::Csv => RowFormat::Csv,
-        _ => RowFormat::Json,
-    };
-    if let Some(addr) = args.metrics_addr {
-        let bound = wasmad_stream::metrics::serve(addr, Arc::clone(&opts.metrics)).await?;
-        eprintln!("metrics: http://{bound}/metrics");
-    }
     // SIGINT / SIGTERM: finish the epoch, checkpoint, exit 0.
-    let stop = Arc::clone(&opts.stop);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_flag = Arc::clone(&stop);
     tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
@@ -55,6 +38,25 @@ pub async fn run(cli: &Cli, args: &JobArgs, sql: &str) -> Result<()> {
         let _ = ctrl_c.await;
         stop.store(true, Ordering::Relaxed);
     });
+    let parallelism = cli
+        .parallelism
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let mut opts = JobOptions::new(backend(cli)?, parallelism);
+    opts.stop = stop_flag;
+    opts.checkpoint_dir = args.checkpoint_dir.clone();
+    let interval = wasmad_stream::ddl::parse_duration_micros(&args.checkpoint_interval)
+        .map_err(|e| anyhow::anyhow!("--checkpoint-interval: {e}"))?;
+    opts.checkpoint_interval = Duration::from_micros(interval.max(0) as u64);
+    opts.epoch_rows = args.epoch_rows.max(1);
+    opts.epoch_time = Duration::from_millis(args.epoch_ms.max(1));
+    opts.stdout_format = match cli.format {
+        Format::Csv => RowFormat::Csv,
+        _ => RowFormat::Json,
+    };
+    if let Some(addr) = args.metrics_addr {
+        let bound = wasmad_stream::metrics::serve(addr, Arc::clone(&opts.metrics)).await?;
+        eprintln!("metrics: http://{bound}/metrics");
+    }
     let metrics = Arc::clone(&opts.metrics);
     let report = run_job(sql, opts).await.context("job failed")?;
     if args.stats {
@@ -71,7 +73,11 @@ pub async fn run(cli: &Cli, args: &JobArgs, sql: &str) -> Result<()> {
             report.rows_in as f64 / secs,
             p50 * 1e3,
             p99 * 1e3,
-            if report.restored { " (resumed from a checkpoint)" } else { "" }
+            if report.restored {
+                " (resumed from a checkpoint)"
+            } else {
+                ""
+            }
         );
     }
     Ok(())

@@ -614,7 +614,9 @@ impl Stream for DetectStream {
                 let timer = this.baseline.elapsed_compute().timer();
                 let out = match this.state.as_mut() {
                     Some(state) => state.process(batch, &this.schema),
-                    None => internal_err!("DetectAnomaliesExec polled after its state was released"),
+                    None => {
+                        internal_err!("DetectAnomaliesExec polled after its state was released")
+                    }
                 };
                 timer.done();
                 Poll::Ready(Some(out))

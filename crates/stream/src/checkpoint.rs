@@ -104,10 +104,12 @@ pub fn write(dir: &Path, ckpt: &Checkpoint) -> Result<u64> {
     let tmp = dir.join(format!("{FILE}.tmp"));
     {
         let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, "cannot create", e))?;
-        f.write_all(MAGIC).map_err(|e| io(&tmp, "cannot write", e))?;
+        f.write_all(MAGIC)
+            .map_err(|e| io(&tmp, "cannot write", e))?;
         f.write_all(&VERSION.to_le_bytes())
             .map_err(|e| io(&tmp, "cannot write", e))?;
-        f.write_all(&body).map_err(|e| io(&tmp, "cannot write", e))?;
+        f.write_all(&body)
+            .map_err(|e| io(&tmp, "cannot write", e))?;
         f.sync_all().map_err(|e| io(&tmp, "cannot fsync", e))?;
     }
     let dest = path(dir);

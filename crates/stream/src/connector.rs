@@ -198,7 +198,11 @@ pub fn build_sink(table: &TableDef, default_format: sink::RowFormat) -> Result<B
         return Err(unknown_connector(table));
     };
     let opts = Options::new(table);
-    let accepted: Vec<&str> = own.iter().chain(std::iter::once(&"connector")).copied().collect();
+    let accepted: Vec<&str> = own
+        .iter()
+        .chain(std::iter::once(&"connector"))
+        .copied()
+        .collect();
     opts.check_known(&accepted, "sink")?;
     match connector.as_str() {
         "file" => Ok(Box::new(sink::FileSink::new(&opts)?)),

@@ -287,7 +287,8 @@ fn find_word(upper: &str, word: &str) -> Option<usize> {
             None if b == b'\'' || b == b'"' => quote = Some(b),
             None => {
                 if upper[i..].starts_with(word) {
-                    let before = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+                    let before =
+                        i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
                     let after = bytes
                         .get(i + word.len())
                         .is_none_or(|c| !(c.is_ascii_alphanumeric() || *c == b'_'));
@@ -357,11 +358,18 @@ fn parse_connector_table(stmt: &str, toks: &[Token]) -> Result<TableDef> {
     for item in items {
         if item.first().is_some_and(|t| is_word(t, "WATERMARK")) {
             if watermark.is_some() {
-                return Err(Error::Ddl(format!("`{ctx}`: more than one WATERMARK clause")));
+                return Err(Error::Ddl(format!(
+                    "`{ctx}`: more than one WATERMARK clause"
+                )));
             }
             watermark = Some(parse_watermark(&ctx, &item)?);
         } else if !item.is_empty() {
-            columns_sql.push(item.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "));
+            columns_sql.push(
+                item.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
         }
     }
 
@@ -374,12 +382,15 @@ fn parse_connector_table(stmt: &str, toks: &[Token]) -> Result<TableDef> {
     if !rest[..with].is_empty() {
         return Err(Error::Ddl(format!(
             "`{ctx}`: unexpected `{}` between the column list and WITH",
-            rest[..with].iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+            rest[..with]
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
         )));
     }
     let opts = &rest[with + 1..];
-    if !matches!(opts.first(), Some(Token::LParen)) || !matches!(opts.last(), Some(Token::RParen))
-    {
+    if !matches!(opts.first(), Some(Token::LParen)) || !matches!(opts.last(), Some(Token::RParen)) {
         return Err(Error::Ddl(format!(
             "`{ctx}`: WITH takes a parenthesised list of 'key' = 'value' options"
         )));
@@ -396,11 +407,16 @@ fn parse_connector_table(stmt: &str, toks: &[Token]) -> Result<TableDef> {
         let (Some(key), Some(value)) = (key, value) else {
             return Err(Error::Ddl(format!(
                 "`{ctx}`: cannot read option `{}`; options are written 'key' = 'value'",
-                opt.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+                opt.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
             )));
         };
         if options.insert(key.to_lowercase(), value).is_some() {
-            return Err(Error::Ddl(format!("`{ctx}`: option '{key}' is given twice")));
+            return Err(Error::Ddl(format!(
+                "`{ctx}`: option '{key}' is given twice"
+            )));
         }
     }
     if !options.contains_key("connector") {
@@ -493,7 +509,8 @@ fn parse_watermark(ctx: &str, item: &[Token]) -> Result<WatermarkDef> {
         .try_with_sql(&expr_sql)
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| bad(&format!("cannot parse `{expr_sql}`: {e}")))?;
-    let same_column = |e: &Expr| matches!(e, Expr::Identifier(i) if i.value.eq_ignore_ascii_case(&column));
+    let same_column =
+        |e: &Expr| matches!(e, Expr::Identifier(i) if i.value.eq_ignore_ascii_case(&column));
     let delay_micros = match &expr {
         e if same_column(e) => 0,
         Expr::BinaryOp {
@@ -634,12 +651,30 @@ mod tests {
     #[test]
     fn bad_ddl_names_what_is_wrong() {
         let cases = [
-            ("CREATE TABLE t (a GEOMETRY) WITH ('connector' = 'datagen'); SELECT 1", "type GEOMETRY is not supported"),
-            ("CREATE TABLE t (a INT) WITH ('format' = 'json'); SELECT 1", "'connector' option is missing"),
-            ("CREATE TABLE t (a INT, WATERMARK FOR b AS b) WITH ('connector' = 'datagen'); SELECT 1", "WATERMARK FOR b: no such column"),
-            ("CREATE TABLE t (ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '5' FORTNIGHT) WITH ('connector' = 'datagen'); SELECT 1", "WATERMARK"),
-            ("CREATE TABLE t (a INT) WITH ('connector' = 'datagen')", "the job has no query"),
-            ("CREATE TABLE t (a INT) WITH ('connector' = 'datagen'); SELECT 1; SELECT 2", "exactly one query"),
+            (
+                "CREATE TABLE t (a GEOMETRY) WITH ('connector' = 'datagen'); SELECT 1",
+                "type GEOMETRY is not supported",
+            ),
+            (
+                "CREATE TABLE t (a INT) WITH ('format' = 'json'); SELECT 1",
+                "'connector' option is missing",
+            ),
+            (
+                "CREATE TABLE t (a INT, WATERMARK FOR b AS b) WITH ('connector' = 'datagen'); SELECT 1",
+                "WATERMARK FOR b: no such column",
+            ),
+            (
+                "CREATE TABLE t (ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '5' FORTNIGHT) WITH ('connector' = 'datagen'); SELECT 1",
+                "WATERMARK",
+            ),
+            (
+                "CREATE TABLE t (a INT) WITH ('connector' = 'datagen')",
+                "the job has no query",
+            ),
+            (
+                "CREATE TABLE t (a INT) WITH ('connector' = 'datagen'); SELECT 1; SELECT 2",
+                "exactly one query",
+            ),
         ];
         for (sql, want) in cases {
             let err = parse_job(sql).unwrap_err().to_string();

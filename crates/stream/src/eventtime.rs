@@ -16,9 +16,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
@@ -29,7 +27,9 @@ use crate::error::{Error, Result};
 fn micros(col: &ArrayRef) -> Result<Vec<Option<i64>>> {
     let as_us = match col.data_type() {
         DataType::Timestamp(TimeUnit::Microsecond, _) | DataType::Int64 => Arc::clone(col),
-        DataType::Timestamp(_, tz) => cast(col, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))?,
+        DataType::Timestamp(_, tz) => {
+            cast(col, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))?
+        }
         other => {
             return Err(Error::Ddl(format!(
                 "event-time column of type {other}: a TIMESTAMP or BIGINT (microseconds) is required"
@@ -106,7 +106,12 @@ impl EventTime {
 
     /// Add rows that arrived at `now` (µs since the job started) from
     /// `partition`; returns the late ones (already below the watermark).
-    pub fn push(&mut self, partition: usize, batch: RecordBatch, now: u64) -> Result<Option<RecordBatch>> {
+    pub fn push(
+        &mut self,
+        partition: usize,
+        batch: RecordBatch,
+        now: u64,
+    ) -> Result<Option<RecordBatch>> {
         if batch.num_rows() == 0 {
             return Ok(None);
         }
@@ -120,7 +125,10 @@ impl EventTime {
         }
         let ts = micros(batch.column(self.time_idx))?;
         let wm = self.state.watermark;
-        let late_mask: BooleanArray = ts.iter().map(|t| Some(matches!(t, Some(t) if *t < wm))).collect();
+        let late_mask: BooleanArray = ts
+            .iter()
+            .map(|t| Some(matches!(t, Some(t) if *t < wm)))
+            .collect();
         let late_count = late_mask.true_count();
         let (on_time, late) = if late_count == 0 {
             (batch, None)
@@ -131,7 +139,12 @@ impl EventTime {
                 Some(filter_record_batch(&batch, &late_mask)?),
             )
         };
-        for t in ts.iter().zip(late_mask.values().iter()).filter(|(_, l)| !l).filter_map(|(t, _)| *t) {
+        for t in ts
+            .iter()
+            .zip(late_mask.values().iter())
+            .filter(|(_, l)| !l)
+            .filter_map(|(t, _)| *t)
+        {
             let m = &mut self.state.max_seen[p];
             *m = Some(m.map_or(t, |m| m.max(t)));
             self.min_buffered = self.min_buffered.min(t);
@@ -247,7 +260,8 @@ impl EventTime {
         let batches: Vec<RecordBatch> = self.buffer.iter().map(|(b, _)| b.clone()).collect();
         let mut buf = Vec::new();
         {
-            let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut buf, &self.schema)?;
+            let mut w =
+                datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut buf, &self.schema)?;
             for b in &batches {
                 w.write(b)?;
             }
@@ -269,7 +283,10 @@ impl EventTime {
         self.buffer.clear();
         self.buffered = 0;
         self.min_buffered = i64::MAX;
-        let reader = datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(buffer), None)?;
+        let reader = datafusion::arrow::ipc::reader::StreamReader::try_new(
+            std::io::Cursor::new(buffer),
+            None,
+        )?;
         for b in reader {
             let b = b?;
             let b = RecordBatch::try_new(Arc::clone(&self.schema), b.columns().to_vec())?;
@@ -285,7 +302,6 @@ impl EventTime {
         Ok(())
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -319,7 +335,11 @@ mod tests {
     #[test]
     fn releases_in_time_order_once_the_watermark_passes() {
         let mut et = EventTime::new(schema(), 1, Some(10), None, 1);
-        assert!(et.push(0, batch(&[("a", 5), ("a", 3), ("b", 12)]), 0).unwrap().is_none());
+        assert!(
+            et.push(0, batch(&[("a", 5), ("a", 3), ("b", 12)]), 0)
+                .unwrap()
+                .is_none()
+        );
         et.advance(0);
         assert_eq!(et.watermark(), 2);
         assert!(et.release().unwrap().is_none());
@@ -330,7 +350,10 @@ mod tests {
         assert_eq!(times(&out), vec![3, 4, 5]);
         assert_eq!(arrivals, vec![0, 1, 0]);
         // 7 is below the watermark (10): late, never buffered.
-        let late = et.push(0, batch(&[("a", 7), ("a", 15)]), 2).unwrap().unwrap();
+        let late = et
+            .push(0, batch(&[("a", 7), ("a", 15)]), 2)
+            .unwrap()
+            .unwrap();
         assert_eq!(times(&late), vec![7]);
         et.finish();
         let (out, _) = et.release().unwrap().unwrap();

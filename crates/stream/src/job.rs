@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
@@ -172,7 +172,9 @@ impl SinkSlot {
 }
 
 fn find_table<'a>(job: &'a JobScript, name: &str) -> Option<&'a TableDef> {
-    job.tables.iter().find(|t| t.name.eq_ignore_ascii_case(name))
+    job.tables
+        .iter()
+        .find(|t| t.name.eq_ignore_ascii_case(name))
 }
 
 /// Tables a logical plan scans, including inside `ML_DETECT_ANOMALIES`.
@@ -203,7 +205,10 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
     let mut config = SessionConfig::new()
         .with_target_partitions(opts.parallelism)
         .with_extension(Arc::clone(&store));
-    config.options_mut().optimizer.enable_round_robin_repartition = false;
+    config
+        .options_mut()
+        .optimizer
+        .enable_round_robin_repartition = false;
     let ctx = wasmad_sql::context(config, opts.backend.clone());
 
     for stmt in &job.datafusion {
@@ -215,7 +220,10 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
     let sink_name = job.query.sink.clone();
     let mut slots = Vec::new();
     for t in &job.tables {
-        if sink_name.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(&t.name)) {
+        if sink_name
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case(&t.name))
+        {
             continue;
         }
         let slot = Arc::new(Mutex::new(Vec::new()));
@@ -223,15 +231,35 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
             schema: Arc::clone(&t.schema),
             slot: Arc::clone(&slot),
         });
-        let table = StreamingTable::try_new(Arc::clone(&t.schema), vec![part])?
-            .with_infinite_table(true);
+        let table =
+            StreamingTable::try_new(Arc::clone(&t.schema), vec![part])?.with_infinite_table(true);
         ctx.register_table(t.name.as_str(), Arc::new(table))?;
         slots.push((t.name.clone(), slot));
     }
 
-    let df = ctx.sql(&job.query.select).await.map_err(|e| {
-        Error::Ddl(format!("the job's query cannot be planned: {e}"))
-    })?;
+    // Check every connector table's options before planning, so a bad
+    // option is reported as such. Sinks: the INSERT target and late outputs.
+    let late_targets: Vec<&String> = job
+        .tables
+        .iter()
+        .filter_map(|t| t.options.get("late.sink"))
+        .collect();
+    for t in &job.tables {
+        let is_sink = sink_name
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case(&t.name))
+            || late_targets.iter().any(|l| l.eq_ignore_ascii_case(&t.name));
+        if is_sink {
+            build_sink(t, opts.stdout_format)?;
+        } else {
+            build_source(t)?;
+        }
+    }
+
+    let df = ctx
+        .sql(&job.query.select)
+        .await
+        .map_err(|e| Error::Ddl(format!("the job's query cannot be planned: {e}")))?;
     let scanned = scanned_tables(df.logical_plan());
     let mut sources: Vec<&TableDef> = Vec::new();
     for name in &scanned {
@@ -251,7 +279,10 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
         many => {
             return Err(Error::Ddl(format!(
                 "a job reads one source table; the query reads {}",
-                many.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
     };
@@ -261,7 +292,9 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
         .map(|(_, s)| Arc::clone(s))
         .ok_or_else(|| Error::Ddl(format!("source table '{}' not registered", source_def.name)))?;
     let plan: Arc<dyn ExecutionPlan> = df.create_physical_plan().await.map_err(|e| {
-        Error::Ddl(format!("the job's query cannot run on an unbounded source: {e}\n{UNBOUNDED_HINT}"))
+        Error::Ddl(format!(
+            "the job's query cannot run on an unbounded source: {e}\n{UNBOUNDED_HINT}"
+        ))
     })?;
     let out_schema = plan.schema();
 
@@ -282,9 +315,19 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
                 return Err(Error::Ddl(format!(
                     "INSERT INTO {name}: the sink declares {} columns ({}) but the query produces {} ({}); columns map by position",
                     t.schema.fields().len(),
-                    t.schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
+                    t.schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     out_schema.fields().len(),
-                    out_schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
+                    out_schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 )));
             }
             SinkSlot {
@@ -341,7 +384,10 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
             if c.job != job_id {
                 return Err(Error::Checkpoint(format!(
                     "{} holds a checkpoint of a different job (the script changed); use a new directory or delete it",
-                    opts.checkpoint_dir.as_deref().map(|d| d.display().to_string()).unwrap_or_default()
+                    opts.checkpoint_dir
+                        .as_deref()
+                        .map(|d| d.display().to_string())
+                        .unwrap_or_default()
                 )));
             }
             if c.partitions != opts.parallelism {
@@ -352,7 +398,10 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
             }
             source.seek(&c.source_offset)?;
             event_time.restore(c.event_time, &c.buffer, now_us(Instant::now()))?;
-            store.restore(c.detectors.into_iter().map(Into::into).collect(), &opts.backend)?;
+            store.restore(
+                c.detectors.into_iter().map(Into::into).collect(),
+                &opts.backend,
+            )?;
             sink.sink.restore(Some(c.sink_position)).await?;
             if let Some(l) = late_sink.as_mut() {
                 l.sink.restore(c.late_sink_position).await?;
@@ -388,14 +437,25 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
         // 1. Read what the source has, for at most one epoch.
         let epoch_start = Instant::now();
         let mut got = 0usize;
-        while !ended && !stopping && got < opts.epoch_rows && epoch_start.elapsed() < opts.epoch_time {
+        while !ended
+            && !stopping
+            && got < opts.epoch_rows
+            && epoch_start.elapsed() < opts.epoch_time
+        {
             match source.poll(opts.epoch_rows - got).await? {
                 Polled::Rows { partition, batch } => {
                     let n = batch.num_rows();
                     got += n;
                     metrics.rows_in.fetch_add(n as u64, Ordering::Relaxed);
                     if let Some(late) = event_time.push(partition, batch, now_us(Instant::now()))? {
-                        write_late(&mut late_sink, &source_def.name, event_time.watermark(), &late, &metrics).await?;
+                        write_late(
+                            &mut late_sink,
+                            &source_def.name,
+                            event_time.watermark(),
+                            &late,
+                            &metrics,
+                        )
+                        .await?;
                     }
                 }
                 Polled::Pending => {
@@ -414,39 +474,58 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
         }
         if let Some((batch, arrivals)) = event_time.release()? {
             *slot.lock().unwrap_or_else(|e| e.into_inner()) = vec![batch];
-            let plan = reset_plan_states(Arc::clone(&plan))?;
-            let mut stream = execute_stream(plan, Arc::clone(&task_ctx))?;
+            let run = reset_plan_states(Arc::clone(&plan))?;
+            let mut stream = execute_stream(Arc::clone(&run), Arc::clone(&task_ctx))?;
             while let Some(out) = stream.next().await {
                 let out = out?;
                 if out.num_rows() == 0 {
                     continue;
                 }
                 if let Some(i) = anomaly_idx {
-                    let flags = out.column(i).as_boolean();
-                    let n = flags.true_count() - flags.nulls().map_or(0, |_| 0);
+                    let n = out.column(i).as_boolean().true_count();
                     metrics.anomalies.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 let conformed = sink.conform(&out)?;
                 sink.sink.write(&conformed).await?;
-                metrics.rows_out.fetch_add(out.num_rows() as u64, Ordering::Relaxed);
+                metrics
+                    .rows_out
+                    .fetch_add(out.num_rows() as u64, Ordering::Relaxed);
             }
             drop(stream);
+            if anomaly_idx.is_none() {
+                metrics
+                    .anomalies
+                    .fetch_add(detector_anomalies(&run), Ordering::Relaxed);
+            }
             if sink_name.is_none() {
                 sink.sink.flush().await?;
             }
             let done = now_us(Instant::now());
-            let lat: Vec<f64> = arrivals.iter().map(|a| done.saturating_sub(*a) as f64 / 1e6).collect();
+            let lat: Vec<f64> = arrivals
+                .iter()
+                .map(|a| done.saturating_sub(*a) as f64 / 1e6)
+                .collect();
             metrics.observe_latency(&lat);
             epoch += 1;
             epochs_run += 1;
             dirty = true;
             metrics.epochs.fetch_add(1, Ordering::Relaxed);
-            metrics.sink_failures.store(sink.sink.failed(), Ordering::Relaxed);
+            metrics
+                .sink_failures
+                .store(sink.sink.failed(), Ordering::Relaxed);
         }
-        metrics.watermark.store(event_time.watermark(), Ordering::Relaxed);
-        metrics.buffered_rows.store(event_time.buffered() as u64, Ordering::Relaxed);
-        metrics.consumer_lag.store(source.lag().unwrap_or(0), Ordering::Relaxed);
-        metrics.keys.store(store.key_count() as u64, Ordering::Relaxed);
+        metrics
+            .watermark
+            .store(event_time.watermark(), Ordering::Relaxed);
+        metrics
+            .buffered_rows
+            .store(event_time.buffered() as u64, Ordering::Relaxed);
+        metrics
+            .consumer_lag
+            .store(source.lag().unwrap_or(0), Ordering::Relaxed);
+        metrics
+            .keys
+            .store(store.key_count() as u64, Ordering::Relaxed);
 
         let finished = ended && event_time.buffered() == 0;
         // 3. Checkpoint when due, and at the end.
@@ -463,7 +542,9 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
                     store.snapshot()?.into_iter().map(Into::into).collect();
                 let state_bytes: usize = detectors.iter().map(|d| d.detector.len()).sum();
                 let keys = store.key_count().max(1);
-                metrics.state_bytes_per_key.store((state_bytes / keys) as u64, Ordering::Relaxed);
+                metrics
+                    .state_bytes_per_key
+                    .store((state_bytes / keys) as u64, Ordering::Relaxed);
                 let c = Checkpoint {
                     job: job_id,
                     epoch,
@@ -517,7 +598,9 @@ async fn write_late(
     late: &RecordBatch,
     metrics: &Metrics,
 ) -> Result<()> {
-    metrics.late_rows.fetch_add(late.num_rows() as u64, Ordering::Relaxed);
+    metrics
+        .late_rows
+        .fetch_add(late.num_rows() as u64, Ordering::Relaxed);
     match late_sink {
         Some(s) => s.sink.write(late).await,
         None => {
@@ -529,9 +612,28 @@ async fn write_late(
                 w.finish()?;
             }
             for line in String::from_utf8_lossy(&buf).lines() {
-                eprintln!("late row (source {source}, below watermark {watermark} us; set 'late.sink' to keep them): {line}");
+                eprintln!(
+                    "late row (source {source}, below watermark {watermark} us; set 'late.sink' to keep them): {line}"
+                );
             }
             Ok(())
         }
     }
+}
+
+/// Anomalies flagged by the plan's detector operators in one execution (when
+/// the query does not output `is_anomaly`).
+fn detector_anomalies(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    let own = if plan.name() == "DetectAnomaliesExec" {
+        plan.metrics()
+            .and_then(|m| m.sum_by_name("anomalies"))
+            .map_or(0, |v| v.as_usize() as u64)
+    } else {
+        0
+    };
+    own + plan
+        .children()
+        .into_iter()
+        .map(detector_anomalies)
+        .sum::<u64>()
 }

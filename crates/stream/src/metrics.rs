@@ -105,33 +105,136 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let source = self.source.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let source = self
+            .source
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let sink = self.sink.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut out = String::new();
         let mut counter = |name: &str, help: &str, kind: &str, labels: &str, v: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{labels} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{labels} {v}"
+            );
         };
         let src = format!("{{source=\"{source}\"}}");
         let snk = format!("{{sink=\"{sink}\"}}");
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
-        counter("wasmad_source_rows_total", "Rows read from the source.", "counter", &src, g(&self.rows_in));
-        counter("wasmad_sink_rows_total", "Rows written to the sink.", "counter", &snk, g(&self.rows_out));
-        counter("wasmad_sink_failed_rows_total", "Rows the sink could not deliver after retries.", "counter", &snk, g(&self.sink_failures));
-        counter("wasmad_anomalies_total", "Output rows flagged is_anomaly.", "counter", "", g(&self.anomalies));
-        counter("wasmad_late_rows_total", "Rows that arrived below the watermark (sent to the late side output).", "counter", &src, g(&self.late_rows));
-        counter("wasmad_evicted_keys_total", "Keys evicted from detector state.", "counter", "", g(&self.evicted_keys));
-        counter("wasmad_keys", "Keys held by the detectors.", "gauge", "", g(&self.keys));
-        counter("wasmad_state_bytes_per_key", "Detector snapshot bytes per key at the last checkpoint.", "gauge", "", g(&self.state_bytes_per_key));
-        counter("wasmad_consumer_lag", "Rows (datagen) or bytes (file) available in the source but not read yet.", "gauge", &src, g(&self.consumer_lag));
-        counter("wasmad_reorder_buffer_rows", "Rows waiting for the watermark.", "gauge", &src, g(&self.buffered_rows));
-        counter("wasmad_watermark_micros", "The source watermark, microseconds since the epoch.", "gauge", &src, self.watermark.load(Ordering::Relaxed).to_string());
-        counter("wasmad_epochs_total", "Epochs (micro-batches) run.", "counter", "", g(&self.epochs));
-        counter("wasmad_checkpoints_total", "Checkpoints written.", "counter", "", g(&self.checkpoints));
-        counter("wasmad_checkpoint_duration_seconds", "Duration of the last checkpoint.", "gauge", "", format!("{}", self.checkpoint_micros.load(Ordering::Relaxed) as f64 / 1e6));
-        counter("wasmad_checkpoint_size_bytes", "Size of the last checkpoint.", "gauge", "", g(&self.checkpoint_bytes));
+        counter(
+            "wasmad_source_rows_total",
+            "Rows read from the source.",
+            "counter",
+            &src,
+            g(&self.rows_in),
+        );
+        counter(
+            "wasmad_sink_rows_total",
+            "Rows written to the sink.",
+            "counter",
+            &snk,
+            g(&self.rows_out),
+        );
+        counter(
+            "wasmad_sink_failed_rows_total",
+            "Rows the sink could not deliver after retries.",
+            "counter",
+            &snk,
+            g(&self.sink_failures),
+        );
+        counter(
+            "wasmad_anomalies_total",
+            "Output rows flagged is_anomaly.",
+            "counter",
+            "",
+            g(&self.anomalies),
+        );
+        counter(
+            "wasmad_late_rows_total",
+            "Rows that arrived below the watermark (sent to the late side output).",
+            "counter",
+            &src,
+            g(&self.late_rows),
+        );
+        counter(
+            "wasmad_evicted_keys_total",
+            "Keys evicted from detector state.",
+            "counter",
+            "",
+            g(&self.evicted_keys),
+        );
+        counter(
+            "wasmad_keys",
+            "Keys held by the detectors.",
+            "gauge",
+            "",
+            g(&self.keys),
+        );
+        counter(
+            "wasmad_state_bytes_per_key",
+            "Detector snapshot bytes per key at the last checkpoint.",
+            "gauge",
+            "",
+            g(&self.state_bytes_per_key),
+        );
+        counter(
+            "wasmad_consumer_lag",
+            "Rows (datagen) or bytes (file) available in the source but not read yet.",
+            "gauge",
+            &src,
+            g(&self.consumer_lag),
+        );
+        counter(
+            "wasmad_reorder_buffer_rows",
+            "Rows waiting for the watermark.",
+            "gauge",
+            &src,
+            g(&self.buffered_rows),
+        );
+        counter(
+            "wasmad_watermark_micros",
+            "The source watermark, microseconds since the epoch.",
+            "gauge",
+            &src,
+            self.watermark.load(Ordering::Relaxed).to_string(),
+        );
+        counter(
+            "wasmad_epochs_total",
+            "Epochs (micro-batches) run.",
+            "counter",
+            "",
+            g(&self.epochs),
+        );
+        counter(
+            "wasmad_checkpoints_total",
+            "Checkpoints written.",
+            "counter",
+            "",
+            g(&self.checkpoints),
+        );
+        counter(
+            "wasmad_checkpoint_duration_seconds",
+            "Duration of the last checkpoint.",
+            "gauge",
+            "",
+            format!(
+                "{}",
+                self.checkpoint_micros.load(Ordering::Relaxed) as f64 / 1e6
+            ),
+        );
+        counter(
+            "wasmad_checkpoint_size_bytes",
+            "Size of the last checkpoint.",
+            "gauge",
+            "",
+            g(&self.checkpoint_bytes),
+        );
         let l = self.latency.lock().unwrap_or_else(|e| e.into_inner());
         let name = "wasmad_event_to_output_latency_seconds";
-        let _ = writeln!(out, "# HELP {name} From a row's arrival at the source to its output row written to the sink.\n# TYPE {name} histogram");
+        let _ = writeln!(
+            out,
+            "# HELP {name} From a row's arrival at the source to its output row written to the sink.\n# TYPE {name} histogram"
+        );
         let mut cum = 0;
         for (b, c) in LATENCY_BUCKETS.iter().zip(l.buckets.iter()) {
             cum += c;

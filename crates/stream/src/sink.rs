@@ -70,7 +70,10 @@ pub fn printable(batch: &RecordBatch) -> Result<RecordBatch> {
             columns.push(Arc::clone(c));
         }
     }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 fn encode(batch: &RecordBatch, format: RowFormat, header: bool) -> Result<Vec<u8>> {
@@ -146,10 +149,7 @@ impl Sink for StdoutSink {
     }
 
     async fn flush(&mut self) -> Result<()> {
-        std::io::stdout()
-            .lock()
-            .flush()
-            .map_err(Error::Stdout)
+        std::io::stdout().lock().flush().map_err(Error::Stdout)
     }
 
     fn position(&self) -> u64 {
@@ -285,9 +285,8 @@ impl WebhookSink {
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) => (
                 h.to_string(),
-                p.parse::<u16>().map_err(|_| {
-                    opts.error(format!("option 'url' = '{url}': bad port '{p}'"))
-                })?,
+                p.parse::<u16>()
+                    .map_err(|_| opts.error(format!("option 'url' = '{url}': bad port '{p}'")))?,
             ),
             None => (authority.to_string(), 80),
         };

@@ -18,8 +18,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array,
-    ArrayRef, BooleanArray, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
@@ -256,7 +255,11 @@ impl Datagen {
         }
         let h = mix(self.seed ^ mix(key ^ mix((col as u64) << 40 ^ segment ^ 0x5151)));
         if unit(h) < self.shift_p {
-            if h & 1 == 0 { self.shift_mag } else { -self.shift_mag }
+            if h & 1 == 0 {
+                self.shift_mag
+            } else {
+                -self.shift_mag
+            }
         } else {
             0.0
         }
@@ -273,7 +276,8 @@ impl Datagen {
         let mut v = self.base
             + key as f64 * 10.0
             + self.trend * step as f64
-            + self.seasonality * (std::f64::consts::TAU * ts_s.rem_euclid(86_400.0) / 86_400.0).sin()
+            + self.seasonality
+                * (std::f64::consts::TAU * ts_s.rem_euclid(86_400.0) / 86_400.0).sin()
             + self.noise * gauss;
         let mut injected = false;
         if step >= self.anomaly_start {
@@ -316,9 +320,10 @@ impl Datagen {
                         .map(|i| format!("{}{}", self.key_prefix, i % self.keys)),
                 )),
                 GenColumn::Time => {
-                    let us = Int64Array::from_iter_values(rows.iter().map(|i| {
-                        self.start_us + (i / self.keys) as i64 * self.interval_us
-                    }));
+                    let us = Int64Array::from_iter_values(
+                        rows.iter()
+                            .map(|i| self.start_us + (i / self.keys) as i64 * self.interval_us),
+                    );
                     let us = cast(&us, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
                     cast(&us, field.data_type())?
                 }
@@ -335,9 +340,9 @@ impl Datagen {
                         .map(|r| vals.iter().any(|v| v[r].1))
                         .collect::<Vec<_>>(),
                 )),
-                GenColumn::Seq => Arc::new(Int64Array::from_iter_values(
-                    rows.iter().map(|&i| i as i64),
-                )),
+                GenColumn::Seq => {
+                    Arc::new(Int64Array::from_iter_values(rows.iter().map(|&i| i as i64)))
+                }
             };
             arrays.push(a);
         }
@@ -356,7 +361,9 @@ impl Source for Datagen {
             n = n.min(total - self.emitted);
         }
         if self.rate > 0.0 {
-            let (t0, base) = *self.rate_clock.get_or_insert((Instant::now(), self.emitted));
+            let (t0, base) = *self
+                .rate_clock
+                .get_or_insert((Instant::now(), self.emitted));
             let allowed = base + (t0.elapsed().as_secs_f64() * self.rate) as u64;
             n = n.min(allowed.saturating_sub(self.emitted));
         }
@@ -438,10 +445,12 @@ fn format_option(opts: &Options<'_>, path: Option<&str>) -> Result<Format> {
         Some(p) if p.ends_with(".csv") => "csv",
         _ => "json",
     };
-    Ok(match opts.choice("format", default, &["json", "csv"])?.as_str() {
-        "csv" => Format::Csv,
-        _ => Format::Json,
-    })
+    Ok(
+        match opts.choice("format", default, &["json", "csv"])?.as_str() {
+            "csv" => Format::Csv,
+            _ => Format::Json,
+        },
+    )
 }
 
 /// `file` source options.
@@ -504,7 +513,11 @@ impl Source for FileSource {
             )));
         }
         if self.file_len == self.offset {
-            return Ok(if self.follow { Polled::Pending } else { Polled::End });
+            return Ok(if self.follow {
+                Polled::Pending
+            } else {
+                Polled::End
+            });
         }
         file.seek(SeekFrom::Start(self.offset)).map_err(io)?;
         let want = ((self.file_len - self.offset) as usize).min(CHUNK);
@@ -524,10 +537,17 @@ impl Source for FileSource {
             }
             None => return Ok(Polled::Pending),
         };
-        let used = if at_end && !self.follow { buf.len() } else { used };
+        let used = if at_end && !self.follow {
+            buf.len()
+        } else {
+            used
+        };
         let mut data = &buf[..used];
         if self.offset == 0 && self.has_header {
-            let nl = data.iter().position(|b| *b == b'\n').map_or(data.len(), |p| p + 1);
+            let nl = data
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(data.len(), |p| p + 1);
             data = &data[nl..];
         }
         let batches = parse_lines(&self.schema, self.format, data).map_err(|e| {
@@ -570,39 +590,46 @@ pub const STDIN_OPTIONS: [&str; 1] = ["format"];
 pub struct StdinSource {
     schema: SchemaRef,
     format: Format,
-    rx: tokio::sync::mpsc::Receiver<std::io::Result<String>>,
+    /// Lines read by a thread started on the first poll.
+    rx: Option<tokio::sync::mpsc::Receiver<std::io::Result<String>>>,
     read: u64,
 }
 
 impl StdinSource {
-    /// Build from a table's options; starts a thread reading stdin.
+    /// Build from a table's options (stdin is read from the first poll on).
     pub fn new(opts: &Options<'_>) -> Result<Self> {
         let format = format_option(opts, None)?;
-        let (tx, rx) = tokio::sync::mpsc::channel(65_536);
-        std::thread::spawn(move || {
-            let stdin = std::io::stdin();
-            let mut line = String::new();
-            loop {
-                line.clear();
-                match stdin.read_line(&mut line) {
-                    Ok(0) => break,
-                    Ok(_) => {
-                        if tx.blocking_send(Ok(line.clone())).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        break;
-                    }
-                }
-            }
-        });
         Ok(StdinSource {
             schema: Arc::clone(&opts.table().schema),
             format,
-            rx,
+            rx: None,
             read: 0,
+        })
+    }
+
+    fn start(&mut self) -> &mut tokio::sync::mpsc::Receiver<std::io::Result<String>> {
+        self.rx.get_or_insert_with(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(65_536);
+            std::thread::spawn(move || {
+                let stdin = std::io::stdin();
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match stdin.read_line(&mut line) {
+                        Ok(0) => break,
+                        Ok(_) => {
+                            if tx.blocking_send(Ok(line.clone())).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(e));
+                            break;
+                        }
+                    }
+                }
+            });
+            rx
         })
     }
 }
@@ -613,8 +640,9 @@ impl Source for StdinSource {
         let mut data = String::new();
         let mut n = 0;
         let mut ended = false;
+        let rx = self.start();
         while n < max_rows {
-            match self.rx.try_recv() {
+            match rx.try_recv() {
                 Ok(Ok(line)) => {
                     if !line.trim().is_empty() {
                         data.push_str(&line);
