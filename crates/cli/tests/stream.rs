@@ -494,3 +494,79 @@ fn bad_jobs_are_refused_with_a_message_naming_the_problem() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn the_card_fraud_sample_alerts_on_injected_fraud_only() {
+    let dir = scratch("fraud");
+    let job = root().join("sql/jobs/card_fraud.sql");
+    let out = run_in(&dir, &["run", job.to_str().unwrap(), "--stats"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("latency_p99_ms="), "{err}");
+    let alerts = std::fs::read_to_string(dir.join("alerts.json")).unwrap();
+    let n = alerts.lines().count();
+    assert!(n > 50, "{n} alerts");
+    assert!(
+        alerts.lines().all(|l| l.contains("\"injected\":true")),
+        "{alerts}"
+    );
+    assert_eq!(stat(&err, "rows_out"), n as u64);
+}
+
+#[test]
+fn the_server_fleet_sample_alerts_when_two_metrics_agree() {
+    let dir = scratch("fleet");
+    let job = root().join("sql/jobs/server_fleet.sql");
+    let out = run_in(&dir, &["run", job.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.lines().count() > 10, "{text}");
+    for line in text.lines() {
+        let flags = ["cpu_anomaly", "mem_anomaly", "net_anomaly"]
+            .iter()
+            .filter(|f| line.contains(&format!("\"{f}\":true")))
+            .count();
+        assert!(flags >= 2, "{line}");
+    }
+}
+
+#[test]
+fn plain_select_jobs_read_stdin_and_write_stdout() {
+    let dir = scratch("stdin");
+    std::fs::write(
+        dir.join("job.sql"),
+        "CREATE TABLE s (ts TIMESTAMP, v DOUBLE) WITH ('connector' = 'stdin', 'format' = 'csv');
+         SELECT ts, v, is_anomaly, status FROM ML_DETECT_ANOMALIES(s, 'v', 'ts', '{\"minTrainingSize\":5}');",
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["run", "job.sql", "--format", "csv"])
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = String::new();
+    for i in 0..20 {
+        let v = if i == 15 {
+            100.0
+        } else {
+            10.0 + (i % 3) as f64
+        };
+        input.push_str(&format!("2024-01-01T00:00:{i:02},{v}\n"));
+    }
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "ts,v,is_anomaly,status");
+    assert_eq!(lines.len(), 21, "{text}");
+    assert!(lines[16].ends_with("100.0,true,ok"), "{text}");
+}

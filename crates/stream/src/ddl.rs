@@ -507,7 +507,17 @@ fn parse_watermark(ctx: &str, item: &[Token]) -> Result<WatermarkDef> {
         .join(" ");
     let expr = Parser::new(&GenericDialect {})
         .try_with_sql(&expr_sql)
-        .and_then(|mut p| p.parse_expr())
+        .and_then(|mut p| {
+            let e = p.parse_expr()?;
+            match p.peek_token().token {
+                Token::EOF => Ok(e),
+                t => Err(
+                    datafusion::sql::sqlparser::parser::ParserError::ParserError(format!(
+                        "unexpected `{t}` after `{e}`"
+                    )),
+                ),
+            }
+        })
         .map_err(|e| bad(&format!("cannot parse `{expr_sql}`: {e}")))?;
     let same_column =
         |e: &Expr| matches!(e, Expr::Identifier(i) if i.value.eq_ignore_ascii_case(&column));

@@ -69,7 +69,7 @@ fn u64_offset(offset: &[u8], what: &str) -> Result<u64> {
 }
 
 /// `datagen` options.
-pub const DATAGEN_OPTIONS: [&str; 21] = [
+pub const DATAGEN_OPTIONS: [&str; 22] = [
     "rows-per-second",
     "number-of-rows",
     "keys",
@@ -88,6 +88,7 @@ pub const DATAGEN_OPTIONS: [&str; 21] = [
     "level-shift.magnitude",
     "level-shift.length",
     "anomaly.start",
+    "anomaly.correlated",
     "shuffle",
     "key.prefix",
     "max-batch",
@@ -125,6 +126,7 @@ pub struct Datagen {
     shift_mag: f64,
     shift_len: u64,
     anomaly_start: u64,
+    correlated: f64,
     shuffle: u64,
     key_prefix: String,
     max_batch: usize,
@@ -214,6 +216,7 @@ impl Datagen {
             shift_mag: opts.f64("level-shift.magnitude", 10.0, 0.0, 1e15)?,
             shift_len: opts.u64("level-shift.length", 500, 1, u64::MAX / 2)?,
             anomaly_start: opts.u64("anomaly.start", 50, 0, u64::MAX / 2)?,
+            correlated: opts.f64("anomaly.correlated", 0.0, 0.0, 1.0)?,
             shuffle: opts.u64("shuffle", 0, 0, 1_000_000)?,
             key_prefix: opts.str("key.prefix").unwrap_or("key-").to_string(),
             max_batch: opts.u64("max-batch", 8192, 1, 1_000_000)? as usize,
@@ -281,7 +284,11 @@ impl Datagen {
             + self.noise * gauss;
         let mut injected = false;
         if step >= self.anomaly_start {
-            let u = unit(mix(h ^ 0xA5A5));
+            // With 'anomaly.correlated', that share of rows draws one spike
+            // or dip decision for all its series (a host-wide incident).
+            let shared = unit(mix(self.seed ^ mix(i ^ 0xC0C0))) < self.correlated;
+            let dh = if shared { mix(self.seed ^ mix(i)) } else { h };
+            let u = unit(mix(dh ^ 0xA5A5));
             if u < self.spike_p {
                 v += self.spike_mag;
                 injected = true;
