@@ -63,7 +63,7 @@ pub async fn run(cli: &Cli, args: &JobArgs, sql: &str) -> Result<()> {
         let secs = report.elapsed.as_secs_f64().max(1e-9);
         let (p50, p99) = metrics.latency_percentiles().unwrap_or((0.0, 0.0));
         eprintln!(
-            "stats: rows_in={} rows_out={} anomalies={} late_rows={} epochs={} elapsed_s={:.3} throughput_rows_per_s={:.0} latency_p50_ms={:.3} latency_p99_ms={:.3}{}",
+            "stats: rows_in={} rows_out={} anomalies={} late_rows={} epochs={} elapsed_s={:.3} throughput_rows_per_s={:.0} latency_p50_ms={:.3} latency_p99_ms={:.3} sink_failed_rows={}{}",
             report.rows_in,
             report.rows_out,
             report.anomalies,
@@ -73,6 +73,7 @@ pub async fn run(cli: &Cli, args: &JobArgs, sql: &str) -> Result<()> {
             report.rows_in as f64 / secs,
             p50 * 1e3,
             p99 * 1e3,
+            metrics.sink_failures.load(Ordering::Relaxed),
             if report.restored {
                 " (resumed from a checkpoint)"
             } else {

@@ -570,3 +570,106 @@ fn plain_select_jobs_read_stdin_and_write_stdout() {
     assert_eq!(lines.len(), 21, "{text}");
     assert!(lines[16].ends_with("100.0,true,ok"), "{text}");
 }
+
+/// A webhook receiver on 127.0.0.1 that answers 503 to the first `fail`
+/// requests and 200 after; returns the bodies it accepted.
+fn webhook_server(fail: usize) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(false).unwrap();
+    let handle = std::thread::spawn(move || {
+        let mut accepted = Vec::new();
+        let mut seen = 0;
+        listener.set_nonblocking(true).unwrap();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(20) {
+            let mut sock = match listener.accept() {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    if accepted.len() >= 30 {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                }
+            };
+            sock.set_nonblocking(false).unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head, then Content-Length bytes of body.
+            loop {
+                let n = sock.read(&mut buf).unwrap();
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_string();
+                if let Some(h) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    if req.len() >= h + 4 + len || n == 0 {
+                        seen += 1;
+                        if seen <= fail {
+                            sock.write_all(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")
+                                .unwrap();
+                        } else {
+                            accepted.push(text[h + 4..].to_string());
+                            sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                                .unwrap();
+                        }
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        accepted
+    });
+    (port, handle)
+}
+
+fn webhook_job(port: u16, retries: u32) -> String {
+    format!(
+        "CREATE TABLE s (ts TIMESTAMP, v DOUBLE) WITH ('connector' = 'datagen', 'number-of-rows' = '30',
+           'rows-per-second' = '0', 'spike.probability' = '0', 'dip.probability' = '0');
+         CREATE TABLE hook (ts TIMESTAMP, v DOUBLE, status STRING) WITH ('connector' = 'webhook',
+           'url' = 'http://127.0.0.1:{port}/alerts', 'retries' = '{retries}', 'retry.backoff' = '5ms');
+         INSERT INTO hook SELECT ts, v, status FROM ML_DETECT_ANOMALIES(s, 'v', 'ts', '{{}}');"
+    )
+}
+
+#[test]
+fn the_webhook_sink_retries_and_counts_rows_it_could_not_deliver() {
+    let dir = scratch("webhook");
+    // Three refusals, retried: every row arrives once.
+    let (port, server) = webhook_server(3);
+    std::fs::write(dir.join("job.sql"), webhook_job(port, 5)).unwrap();
+    let out = run_in(&dir, &["run", "job.sql", "--stats"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bodies = server.join().unwrap();
+    assert_eq!(bodies.len(), 30, "{bodies:?}");
+    assert!(
+        bodies[0].starts_with("{\"ts\":\"2024-01-01T00:00:00\""),
+        "{}",
+        bodies[0]
+    );
+    assert_eq!(stat(&stderr(&out), "sink_failed_rows"), 0);
+
+    // Nobody listening: each row is counted and written to stderr.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(dir.join("job.sql"), webhook_job(port, 1)).unwrap();
+    let out = run_in(&dir, &["run", "job.sql", "--stats"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(stat(&err, "sink_failed_rows"), 30);
+    assert_eq!(
+        err.matches("row not delivered after 2 attempts").count(),
+        30,
+        "{err}"
+    );
+}
