@@ -263,10 +263,10 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
     let scanned = scanned_tables(df.logical_plan());
     let mut sources: Vec<&TableDef> = Vec::new();
     for name in &scanned {
-        if let Some(t) = find_table(&job, name) {
-            if !sources.iter().any(|s| s.name == t.name) {
-                sources.push(t);
-            }
+        if let Some(t) = find_table(&job, name)
+            && !sources.iter().any(|s| s.name == t.name)
+        {
+            sources.push(t);
         }
     }
     let source_def = match sources.as_slice() {

@@ -300,7 +300,9 @@ impl Datagen {
         let segment = step / self.shift_len;
         let level = self.shifted(key, col, segment);
         v += level;
-        if step % self.shift_len == 0 && segment > 0 && level != self.shifted(key, col, segment - 1)
+        if step.is_multiple_of(self.shift_len)
+            && segment > 0
+            && level != self.shifted(key, col, segment - 1)
         {
             injected = true;
         }
