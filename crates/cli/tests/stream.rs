@@ -673,3 +673,32 @@ fn the_webhook_sink_retries_and_counts_rows_it_could_not_deliver() {
         "{err}"
     );
 }
+
+#[test]
+fn a_job_over_datafusion_tables_writes_to_a_connector_sink() {
+    let dir = scratch("external");
+    let data = root().join("examples/data/nab_metrics.csv");
+    std::fs::write(
+        dir.join("job.sql"),
+        format!(
+            "CREATE EXTERNAL TABLE metrics (series VARCHAR, ts TIMESTAMP, value DOUBLE)
+             STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true');
+             CREATE TABLE out (series STRING, ts TIMESTAMP, value DOUBLE) WITH ('connector' = 'file', 'path' = 'out.csv');
+             INSERT INTO out SELECT series, ts, value FROM ML_DETECT_ANOMALIES(metrics, 'value', 'ts', '{{\"partitionBy\":\"series\"}}') WHERE is_anomaly;",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = run_in(&dir, &["run", "job.sql"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(dir.join("out.csv")).unwrap();
+    assert!(csv.starts_with("series,ts,value\n"), "{csv}");
+    assert!(csv.lines().count() > 5, "{csv}");
+    // Such a job cannot checkpoint: nothing to seek back to.
+    let out = run_in(&dir, &["run", "job.sql", "--checkpoint-dir", "ck"]);
+    assert!(
+        stderr(&out).contains("--checkpoint-dir needs a connector source"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -269,13 +269,11 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
             sources.push(t);
         }
     }
-    let source_def = match sources.as_slice() {
-        [one] => *one,
-        [] => {
-            return Err(Error::Ddl(
-                "the job's query reads no connector table; declare the source with CREATE TABLE ... WITH ('connector' = ...)".into(),
-            ));
-        }
+    // No connector source: the query reads DataFusion tables only (e.g. a
+    // `CREATE UNBOUNDED EXTERNAL TABLE` over a FIFO) and runs as one stream.
+    let source_def: Option<&TableDef> = match sources.as_slice() {
+        [one] => Some(*one),
+        [] => None,
         many => {
             return Err(Error::Ddl(format!(
                 "a job reads one source table; the query reads {}",
@@ -286,11 +284,12 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
             )));
         }
     };
-    let slot = slots
-        .iter()
-        .find(|(n, _)| *n == source_def.name)
-        .map(|(_, s)| Arc::clone(s))
-        .ok_or_else(|| Error::Ddl(format!("source table '{}' not registered", source_def.name)))?;
+    let slot = source_def.and_then(|d| {
+        slots
+            .iter()
+            .find(|(n, _)| *n == d.name)
+            .map(|(_, s)| Arc::clone(s))
+    });
     let plan: Arc<dyn ExecutionPlan> = df.create_physical_plan().await.map_err(|e| {
         Error::Ddl(format!(
             "the job's query cannot run on an unbounded source: {e}\n{UNBOUNDED_HINT}"
@@ -336,6 +335,14 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
                 schema: Some(Arc::clone(&t.schema)),
             }
         }
+    };
+    let (Some(source_def), Some(slot)) = (source_def, slot) else {
+        if opts.checkpoint_dir.is_some() {
+            return Err(Error::Ddl(
+                "--checkpoint-dir needs a connector source (CREATE TABLE ... WITH ('connector' = ...)): the query reads only DataFusion tables, which cannot be replayed from a position".into(),
+            ));
+        }
+        return run_direct(plan, &ctx, sink, opts, started).await;
     };
     // The late side output.
     let mut late_sink = match source_def.options.get("late.sink") {
@@ -588,6 +595,39 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
         epochs: epochs_run,
         elapsed: started.elapsed(),
         restored,
+    })
+}
+
+/// Run a query over DataFusion tables once, as one stream, into the sink
+/// (flushed after every batch).
+async fn run_direct(
+    plan: Arc<dyn ExecutionPlan>,
+    ctx: &datafusion::prelude::SessionContext,
+    mut sink: SinkSlot,
+    opts: JobOptions,
+    started: Instant,
+) -> Result<JobReport> {
+    let metrics = &opts.metrics;
+    *metrics.sink.lock().unwrap_or_else(|e| e.into_inner()) = sink.name.clone();
+    sink.sink.restore(None).await?;
+    let mut stream = execute_stream(plan, ctx.task_ctx())?;
+    while let Some(out) = stream.next().await {
+        if opts.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let out = out?;
+        let conformed = sink.conform(&out)?;
+        sink.sink.write(&conformed).await?;
+        sink.sink.flush().await?;
+        metrics
+            .rows_out
+            .fetch_add(out.num_rows() as u64, Ordering::Relaxed);
+    }
+    sink.sink.flush().await?;
+    Ok(JobReport {
+        rows_out: metrics.rows_out.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+        ..JobReport::default()
     })
 }
 
