@@ -236,6 +236,14 @@ fn killed_with_sigkill_at_random_points_the_job_resumes_exactly_once() {
     let mut finished = false;
     while kills < 12 {
         let mut child = spawn_job(&dir, &args);
+        if kills == 0 {
+            // The first kill comes after the first checkpoint, so the last
+            // run surely resumes; later ones may also hit start-up.
+            let t0 = Instant::now();
+            while !dir.join("ckpt/checkpoint").exists() && t0.elapsed() < Duration::from_secs(30) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         // The uninterrupted job takes about 5 s after a start-up of a few
         // hundred ms (compiling the component); kill within 200..1000 ms.
         let wait = Duration::from_millis(200 + rng.next() % 800);
@@ -299,7 +307,13 @@ fn sigterm_drains_checkpoints_and_exits_zero_and_a_restart_continues() {
         "1h",
     ];
     let child = spawn_job(&dir, &args);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Stop once the job has written some rows (start-up compiles the component).
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(30)
+        && std::fs::read_to_string(dir.join("out.json")).map_or(0, |t| t.lines().count()) < 1000
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     sigterm(&child);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -342,7 +356,29 @@ fn the_file_source_follows_a_growing_file() {
     )
     .unwrap();
     let mut child = spawn_job(&dir, &["run", "job.sql", "--stats"]);
-    std::thread::sleep(Duration::from_millis(700));
+    // Collect stdout lines as they come.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(out).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines: Vec<String> = Vec::new();
+    let wait_for = |lines: &mut Vec<String>, n: usize| {
+        let t0 = Instant::now();
+        while lines.len() < n && t0.elapsed() < Duration::from_secs(30) {
+            if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+                lines.push(l);
+            }
+        }
+    };
+    wait_for(&mut lines, 100);
+    assert_eq!(lines.len(), 100, "the first 100 rows were not scored");
     // Appended lines, one of them a spike, and half a line left unfinished.
     for i in 100..150 {
         let v = if i == 140 {
@@ -354,16 +390,12 @@ fn the_file_source_follows_a_growing_file() {
     }
     f.write_all(b"{\"k\":\"a\",").unwrap();
     f.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    wait_for(&mut lines, 150);
     sigterm(&child);
     let status = child.wait().unwrap();
-    let mut text = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    let text = lines.join("\n");
     let mut err = String::new();
     child
         .stderr
