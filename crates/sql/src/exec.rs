@@ -591,6 +591,15 @@ struct DetectStream {
 
 impl Drop for DetectStream {
     fn drop(&mut self) {
+        self.release_state();
+    }
+}
+
+impl DetectStream {
+    /// Return the partition's state to the store (streaming jobs). Called
+    /// when the input ends, before the end is passed on, so the next
+    /// execution always finds it; and on drop, for streams cut short.
+    fn release_state(&mut self) {
         if let (Some((store, id)), Some(state)) = (self.persist.take(), self.state.take()) {
             let keys = state.keys.map(|k| k.ids).unwrap_or_default();
             store.put(
@@ -620,6 +629,10 @@ impl Stream for DetectStream {
                 };
                 timer.done();
                 Poll::Ready(Some(out))
+            }
+            Poll::Ready(None) => {
+                this.release_state();
+                Poll::Ready(None)
             }
             other => other,
         };

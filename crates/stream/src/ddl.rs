@@ -187,12 +187,14 @@ fn classify(toks: &[Token]) -> Kind {
     }
 }
 
-/// Whether a script is a streaming job (it declares a connector table or
-/// has an `INSERT INTO`). Other scripts run statement by statement as before.
+/// Whether a script is a streaming job: it declares a connector table
+/// (`CREATE TABLE ... WITH ('connector' = ...)`). Other scripts, including
+/// DataFusion's own `CREATE TABLE` / `INSERT INTO` over memory tables, run
+/// statement by statement as before.
 pub fn is_job(script: &str) -> bool {
     split_statements(script).iter().any(|s| {
         tokens(s)
-            .map(|t| matches!(classify(&t), Kind::ConnectorTable | Kind::Insert))
+            .map(|t| classify(&t) == Kind::ConnectorTable)
             .unwrap_or(false)
     })
 }
@@ -705,6 +707,11 @@ mod tests {
         assert!(!is_job(
             "CREATE EXTERNAL TABLE m (ts TIMESTAMP, v DOUBLE) STORED AS CSV LOCATION 'x.csv'; SELECT * FROM m;"
         ));
-        assert!(is_job("INSERT INTO s SELECT 1"));
+        assert!(!is_job(
+            "CREATE TABLE t (a INT); INSERT INTO t VALUES (1); SELECT * FROM t;"
+        ));
+        assert!(is_job(
+            "CREATE TABLE s (a INT) WITH ('connector' = 'stdout'); INSERT INTO s SELECT 1"
+        ));
     }
 }
