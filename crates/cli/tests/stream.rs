@@ -734,3 +734,69 @@ fn a_job_over_datafusion_tables_writes_to_a_connector_sink() {
         stderr(&out)
     );
 }
+
+/// Run a job over files until `want` stdout lines arrived (or 20 s), then
+/// `settle` more, then SIGTERM; returns stdout lines.
+#[cfg(unix)]
+fn lines_until(dir: &Path, want: usize, settle: Duration) -> Vec<String> {
+    let mut child = spawn_job(dir, &["run", "job.sql"]);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(out).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let t0 = Instant::now();
+    while lines.len() < want && t0.elapsed() < Duration::from_secs(20) {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(50)) {
+            lines.push(l);
+        }
+    }
+    std::thread::sleep(settle);
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    lines
+}
+
+#[cfg(unix)]
+#[test]
+fn an_idle_file_stops_holding_the_watermark_back_after_the_idle_timeout() {
+    let dir = scratch("idle");
+    let write = |name: &str, minutes: usize| {
+        let text: String = (0..=minutes)
+            .map(|m| {
+                format!(
+                    "{{\"ts\":\"2024-01-01T00:{m:02}:00\",\"v\":{}}}\n",
+                    10 + m % 3
+                )
+            })
+            .collect();
+        std::fs::write(dir.join(name), text).unwrap();
+    };
+    // File a reaches minute 50; file b stops at minute 10 and stays quiet.
+    write("a.json", 50);
+    write("b.json", 10);
+    let job = |idle: &str| {
+        format!(
+            "CREATE TABLE s (ts TIMESTAMP, v DOUBLE, WATERMARK FOR ts AS ts)
+             WITH ('connector' = 'file', 'path' = 'a.json, b.json'{idle});
+             SELECT ts, v, status FROM ML_DETECT_ANOMALIES(s, 'v', 'ts', '{{}}');"
+        )
+    };
+    // Without an idle timeout the quiet file holds the watermark at minute 10.
+    std::fs::write(dir.join("job.sql"), job("")).unwrap();
+    let held = lines_until(&dir, 22, Duration::from_millis(800));
+    assert_eq!(held.len(), 22, "{held:?}");
+    // With one, the watermark moves on once both files have been quiet.
+    std::fs::write(dir.join("job.sql"), job(", 'idle-timeout' = '300ms'")).unwrap();
+    let moved = lines_until(&dir, 62, Duration::from_millis(200));
+    assert_eq!(moved.len(), 62, "{moved:?}");
+}

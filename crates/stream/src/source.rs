@@ -465,9 +465,9 @@ fn format_option(opts: &Options<'_>, path: Option<&str>) -> Result<Format> {
 /// `file` source options.
 pub const FILE_OPTIONS: [&str; 4] = ["path", "format", "follow", "csv.has-header"];
 
-/// A CSV or NDJSON file, followed as it grows.
+/// One file of a file source.
 #[derive(Debug)]
-pub struct FileSource {
+struct OneFile {
     schema: SchemaRef,
     path: PathBuf,
     format: Format,
@@ -477,27 +477,9 @@ pub struct FileSource {
     file_len: u64,
 }
 
-impl FileSource {
-    /// Build from a table's options.
-    pub fn new(opts: &Options<'_>) -> Result<Self> {
-        let path = opts.required("path", "the file to read")?;
-        let format = format_option(opts, Some(path))?;
-        Ok(FileSource {
-            schema: Arc::clone(&opts.table().schema),
-            path: PathBuf::from(path),
-            format,
-            follow: opts.bool("follow", true)?,
-            has_header: opts.bool("csv.has-header", format == Format::Csv)?,
-            offset: 0,
-            file_len: 0,
-        })
-    }
-}
-
 const CHUNK: usize = 1 << 20;
 
-#[async_trait]
-impl Source for FileSource {
+impl OneFile {
     async fn poll(&mut self, _max_rows: usize) -> Result<Polled> {
         let mut file = match std::fs::File::open(&self.path) {
             Ok(f) => f,
@@ -577,17 +559,98 @@ impl Source for FileSource {
         })
     }
 
+    fn lag(&self) -> u64 {
+        self.file_len.saturating_sub(self.offset)
+    }
+}
+
+/// CSV or NDJSON files (`'path'` is one path or a comma-separated list),
+/// each followed as it grows and tracked as its own partition for the
+/// watermark.
+#[derive(Debug)]
+pub struct FileSource {
+    files: Vec<OneFile>,
+    next: usize,
+}
+
+impl FileSource {
+    /// Build from a table's options.
+    pub fn new(opts: &Options<'_>) -> Result<Self> {
+        let paths = opts.required("path", "the file to read, or a comma-separated list")?;
+        let mut files = Vec::new();
+        for path in paths.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let format = format_option(opts, Some(path))?;
+            files.push(OneFile {
+                schema: Arc::clone(&opts.table().schema),
+                path: PathBuf::from(path),
+                format,
+                follow: opts.bool("follow", true)?,
+                has_header: opts.bool("csv.has-header", format == Format::Csv)?,
+                offset: 0,
+                file_len: 0,
+            });
+        }
+        if files.is_empty() {
+            return Err(opts.error("option 'path' names no file"));
+        }
+        Ok(FileSource { files, next: 0 })
+    }
+}
+
+#[async_trait]
+impl Source for FileSource {
+    fn partitions(&self) -> usize {
+        self.files.len()
+    }
+
+    async fn poll(&mut self, max_rows: usize) -> Result<Polled> {
+        // Round robin, so one busy file cannot starve the others.
+        let n = self.files.len();
+        let mut all_ended = true;
+        for step in 0..n {
+            let i = (self.next + step) % n;
+            match self.files[i].poll(max_rows).await? {
+                Polled::Rows { batch, .. } => {
+                    self.next = (i + 1) % n;
+                    return Ok(Polled::Rows {
+                        partition: i,
+                        batch,
+                    });
+                }
+                Polled::Pending => all_ended = false,
+                Polled::End => {}
+            }
+        }
+        Ok(if all_ended {
+            Polled::End
+        } else {
+            Polled::Pending
+        })
+    }
+
     fn offset(&self) -> Vec<u8> {
-        self.offset.to_le_bytes().to_vec()
+        self.files
+            .iter()
+            .flat_map(|f| f.offset.to_le_bytes())
+            .collect()
     }
 
     fn seek(&mut self, offset: &[u8]) -> Result<()> {
-        self.offset = u64_offset(offset, "file")?;
+        if offset.len() != 8 * self.files.len() {
+            return Err(Error::Checkpoint(format!(
+                "the checkpoint holds positions for {} files, the source reads {}",
+                offset.len() / 8,
+                self.files.len()
+            )));
+        }
+        for (f, o) in self.files.iter_mut().zip(offset.chunks(8)) {
+            f.offset = u64_offset(o, "file")?;
+        }
         Ok(())
     }
 
     fn lag(&self) -> Option<u64> {
-        Some(self.file_len.saturating_sub(self.offset))
+        Some(self.files.iter().map(OneFile::lag).sum())
     }
 }
 
