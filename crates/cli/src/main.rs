@@ -8,6 +8,7 @@
 
 mod bench;
 mod eval;
+mod job;
 mod script;
 
 use std::path::{Path, PathBuf};
@@ -25,35 +26,38 @@ use script::Format;
 /// Anomaly detection for SQL, as a WebAssembly component.
 #[derive(Debug, Parser)]
 #[command(name = "wasmad", version, about, long_about = None)]
-struct Cli {
+pub(crate) struct Cli {
     /// Output format: query results as a table, CSV or JSON lines; `bench` prints JSON lines with json/ndjson.
     #[arg(long, value_enum, default_value = "table", global = true)]
-    format: Format,
+    pub(crate) format: Format,
     /// A detector component implementing wit/detector.wit (default: the embedded one).
     #[arg(long, value_name = "PATH", global = true)]
-    module: Option<PathBuf>,
+    pub(crate) module: Option<PathBuf>,
     /// Run detectors natively instead of in the WASM component (benchmarks, parity checks).
     #[arg(long, global = true, conflicts_with = "module")]
-    native: bool,
+    pub(crate) native: bool,
     /// Largest linear memory one detector may use, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 2048, global = true)]
-    memory_limit_mb: usize,
+    pub(crate) memory_limit_mb: usize,
     /// Longest one call into the component may run, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 30_000, global = true)]
-    call_timeout_ms: u64,
+    pub(crate) call_timeout_ms: u64,
     /// Worker threads and partitions (default: number of cores).
     #[arg(long, value_name = "N", global = true)]
-    parallelism: Option<usize>,
+    pub(crate) parallelism: Option<usize>,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the statements of a SQL file in order.
+    /// Run the statements of a SQL file in order, or a streaming job (a
+    /// script with connector tables or INSERT INTO; see README "Streaming jobs").
     Run {
         /// The SQL file.
         file: PathBuf,
+        #[command(flatten)]
+        job: JobArgs,
     },
     /// Run the statements of a SQL string in order.
     Query {
@@ -75,7 +79,31 @@ enum Command {
     Demo,
 }
 
-fn backend(cli: &Cli) -> Result<Backend> {
+/// Options of streaming jobs (ignored by plain scripts).
+#[derive(Debug, clap::Args)]
+pub(crate) struct JobArgs {
+    /// Checkpoint directory: written every --checkpoint-interval and on a
+    /// graceful stop; a restarted job resumes from it.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) checkpoint_dir: Option<PathBuf>,
+    /// Time between checkpoints (e.g. 500ms, 10s).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub(crate) checkpoint_interval: String,
+    /// Serve Prometheus text metrics on this address (e.g. 127.0.0.1:9100).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
+    /// Print throughput and latency percentiles to stderr at the end.
+    #[arg(long)]
+    pub(crate) stats: bool,
+    /// Most rows per epoch (micro-batch).
+    #[arg(long, value_name = "N", default_value_t = 8192)]
+    pub(crate) epoch_rows: usize,
+    /// Longest an epoch waits for rows, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10)]
+    pub(crate) epoch_ms: u64,
+}
+
+pub(crate) fn backend(cli: &Cli) -> Result<Backend> {
     if cli.native {
         return Ok(Backend::Native);
     }
@@ -142,9 +170,12 @@ async fn run(cli: Cli) -> Result<()> {
                 anyhow::bail!("eval runs detectors in the WASM component; drop --native")
             }
         }),
-        Some(Command::Run { file }) => {
+        Some(Command::Run { file, job }) => {
             let sql = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
+            if wasmad_stream::is_job(&sql) {
+                return job::run(&cli, job, &sql).await;
+            }
             let ctx = wasmad_sql::context(session_config(&cli), backend(&cli)?);
             script::run_script(&ctx, &sql, cli.format, true, &mut stdout).await
         }

@@ -50,6 +50,20 @@ impl Backend {
                 .map_err(|e| e.to_string()),
         }
     }
+
+    /// A detector for one partition, rebuilt from [`PartitionDetector::snapshot`]
+    /// bytes (streaming jobs restoring a checkpoint).
+    pub fn restore(&self, snapshot: &[u8]) -> Result<PartitionDetector, String> {
+        match self {
+            Backend::Wasm(rt) => rt
+                .restore(snapshot)
+                .map(|d| PartitionDetector::Wasm(Box::new(d)))
+                .map_err(|e| e.to_string()),
+            Backend::Native => wasmad_core::Detector::restore(snapshot)
+                .map(|d| PartitionDetector::Native(Box::new(d)))
+                .map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// One partition's detector.

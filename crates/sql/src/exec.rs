@@ -48,6 +48,7 @@ use wasmad_core::{Input, Scores, flags};
 
 use crate::backend::{Backend, PartitionDetector};
 use crate::spec::{AIC, DetectSpec, Output, RMSE};
+use crate::state::{DetectorStateStore, Slot};
 
 /// Scores its input with one detector per partition.
 #[derive(Debug, Clone)]
@@ -157,6 +158,19 @@ impl DetectAnomaliesExec {
                 None => return false,
             }
         }
+    }
+
+    /// The name of this call's partition state in a [`DetectorStateStore`]:
+    /// stable across processes planning the same SQL.
+    fn slot_id(&self, partition: usize) -> String {
+        format!(
+            "value={};time={};partition_by={};config={};output={:?};partition={partition}",
+            self.spec.values.join(","),
+            self.spec.time.as_deref().unwrap_or(""),
+            self.spec.partition_by.join(","),
+            self.spec.detector_config,
+            self.spec.output
+        )
     }
 
     fn key_exprs(&self) -> Vec<Arc<dyn PhysicalExpr>> {
@@ -283,11 +297,25 @@ impl ExecutionPlan for DetectAnomaliesExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        // Streaming jobs keep each partition's detector across executions
+        // of the plan (one per epoch) in a store installed in the session.
+        let store = context
+            .session_config()
+            .get_extension::<DetectorStateStore>();
         let input = self.input.execute(partition, context)?;
-        let detector = self
-            .backend
-            .create(&self.spec.detector_config)
-            .map_err(|e| exec_datafusion_err!("ML_DETECT_ANOMALIES: {e}"))?;
+        let slot_id = self.slot_id(partition);
+        let saved = store.as_ref().and_then(|s| s.take(&slot_id));
+        let (detector, ids, clock, last_ts) = match saved {
+            Some(slot) => (slot.detector, slot.keys, slot.clock, slot.last_ts),
+            None => (
+                self.backend
+                    .create(&self.spec.detector_config)
+                    .map_err(|e| exec_datafusion_err!("ML_DETECT_ANOMALIES: {e}"))?,
+                hashbrown::HashMap::new(),
+                0,
+                Vec::new(),
+            ),
+        };
         let key_fields = self
             .key_idx
             .iter()
@@ -296,12 +324,13 @@ impl ExecutionPlan for DetectAnomaliesExec {
         let keys = if key_fields.is_empty() {
             None
         } else {
-            Some(KeyDictionary::new(key_fields)?)
+            Some(KeyDictionary::with_ids(key_fields, ids)?)
         };
         Ok(Box::pin(DetectStream {
             input,
             schema: Arc::clone(&self.schema),
-            state: PartitionState {
+            persist: store.map(|s| (s, slot_id)),
+            state: Some(PartitionState {
                 detector,
                 keys,
                 value_idx: self.value_idx.clone(),
@@ -310,13 +339,13 @@ impl ExecutionPlan for DetectAnomaliesExec {
                 key_idx: self.key_idx.clone(),
                 output: self.spec.output.clone(),
                 value_names: self.spec.labels.clone(),
-                rows_seen: 0,
-                last_ts: Vec::new(),
+                rows_seen: clock,
+                last_ts,
                 scores: Scores::default(),
                 key_ids: Vec::new(),
                 anomalies: MetricBuilder::new(&self.metrics).counter("anomalies", partition),
                 keys_metric: MetricBuilder::new(&self.metrics).gauge("keys", partition),
-            },
+            }),
             baseline: BaselineMetrics::new(&self.metrics, partition),
         }))
     }
@@ -333,10 +362,10 @@ struct KeyDictionary {
 }
 
 impl KeyDictionary {
-    fn new(fields: Vec<SortField>) -> Result<Self> {
+    fn with_ids(fields: Vec<SortField>, ids: hashbrown::HashMap<Box<[u8]>, u32>) -> Result<Self> {
         Ok(KeyDictionary {
             converter: RowConverter::new(fields)?,
-            ids: hashbrown::HashMap::new(),
+            ids,
         })
     }
 
@@ -976,8 +1005,37 @@ fn forecast_list(
 struct DetectStream {
     input: SendableRecordBatchStream,
     schema: SchemaRef,
-    state: PartitionState,
+    /// Always `Some` until the stream is dropped.
+    state: Option<PartitionState>,
+    /// Where the state goes when the stream ends (streaming jobs).
+    persist: Option<(Arc<DetectorStateStore>, String)>,
     baseline: BaselineMetrics,
+}
+
+impl Drop for DetectStream {
+    fn drop(&mut self) {
+        self.release_state();
+    }
+}
+
+impl DetectStream {
+    /// Return the partition's state to the store (streaming jobs). Called
+    /// when the input ends, before the end is passed on, so the next
+    /// execution always finds it; and on drop, for streams cut short.
+    fn release_state(&mut self) {
+        if let (Some((store, id)), Some(state)) = (self.persist.take(), self.state.take()) {
+            let keys = state.keys.map(|k| k.ids).unwrap_or_default();
+            store.put(
+                id,
+                Slot {
+                    detector: state.detector,
+                    keys,
+                    clock: state.rows_seen,
+                    last_ts: state.last_ts,
+                },
+            );
+        }
+    }
 }
 
 impl Stream for DetectStream {
@@ -988,9 +1046,18 @@ impl Stream for DetectStream {
         let poll = match this.input.poll_next_unpin(cx) {
             Poll::Ready(Some(Ok(batch))) => {
                 let timer = this.baseline.elapsed_compute().timer();
-                let out = this.state.process(batch, &this.schema);
+                let out = match this.state.as_mut() {
+                    Some(state) => state.process(batch, &this.schema),
+                    None => {
+                        internal_err!("DetectAnomaliesExec polled after its state was released")
+                    }
+                };
                 timer.done();
                 Poll::Ready(Some(out))
+            }
+            Poll::Ready(None) => {
+                this.release_state();
+                Poll::Ready(None)
             }
             other => other,
         };

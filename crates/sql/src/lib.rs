@@ -19,6 +19,7 @@ pub mod node;
 pub mod planner;
 pub mod rewrite;
 pub mod spec;
+pub mod state;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 pub use backend::{Backend, PartitionDetector};
 pub use spec::RESULT_COLUMNS;
+pub use state::DetectorStateStore;
 
 /// A session state with `ML_DETECT_ANOMALIES` installed over `backend`,
 /// starting from `builder` (for example `SessionStateBuilder::new()

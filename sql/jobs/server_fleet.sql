@@ -1,0 +1,53 @@
+-- Server fleet: CPU, memory and network per host, one model per host and
+-- metric; alert only when two or more metrics of a host are anomalous in the
+-- same reading (same host and timestamp). Three ML_DETECT_ANOMALIES calls are
+-- nested, each renaming its flag; no GROUP BY is needed, so the job streams.
+-- datagen injects host-wide incidents ('anomaly.correlated') besides
+-- single-metric blips, which must not alert.
+--   wasmad run sql/jobs/server_fleet.sql --stats
+CREATE TABLE fleet (
+  host STRING,
+  ts TIMESTAMP(3),
+  cpu DOUBLE,
+  mem DOUBLE,
+  net DOUBLE,
+  injected BOOLEAN,
+  WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE
+) WITH (
+  'connector' = 'datagen',
+  'keys' = '20',
+  'key.prefix' = 'host-',
+  'interval' = '15s',
+  'number-of-rows' = '40000',
+  'rows-per-second' = '0',
+  'seed' = '5',
+  'base' = '50',
+  'noise' = '2',
+  'seasonality' = '5',
+  'spike.probability' = '0.002',
+  'dip.probability' = '0',
+  'spike.magnitude' = '30',
+  'anomaly.correlated' = '0.5'
+);
+
+CREATE TABLE alerts (
+  host STRING,
+  ts TIMESTAMP(3),
+  cpu DOUBLE,
+  mem DOUBLE,
+  net DOUBLE,
+  cpu_anomaly BOOLEAN,
+  mem_anomaly BOOLEAN,
+  net_anomaly BOOLEAN
+) WITH ('connector' = 'stdout');
+
+INSERT INTO alerts
+SELECT host, ts, cpu, mem, net, cpu_anomaly, mem_anomaly, is_anomaly AS net_anomaly
+FROM ML_DETECT_ANOMALIES(
+  (SELECT host, ts, cpu, mem, net, cpu_anomaly, is_anomaly AS mem_anomaly
+   FROM ML_DETECT_ANOMALIES(
+     (SELECT host, ts, cpu, mem, net, is_anomaly AS cpu_anomaly
+      FROM ML_DETECT_ANOMALIES(fleet, 'cpu', 'ts', '{"window":200,"threshold":5,"partitionBy":"host"}')),
+     'mem', 'ts', '{"window":200,"threshold":5,"partitionBy":"host"}')),
+  'net', 'ts', '{"window":200,"threshold":5,"partitionBy":"host"}')
+WHERE CAST(cpu_anomaly AS INT) + CAST(mem_anomaly AS INT) + CAST(is_anomaly AS INT) >= 2;
