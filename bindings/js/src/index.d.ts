@@ -36,7 +36,8 @@ export type Algorithm =
   | 'rcf'
   | 'spike_dip'
   | 'change_point'
-  | 'robust';
+  | 'robust'
+  | 'arima';
 
 /** A detector config; `wasmad describe` (or `describe()`) lists every key. */
 export interface Config {

@@ -286,6 +286,7 @@ def test_describe_and_properties(component):
         "spike_dip",
         "change_point",
         "robust",
+        "arima",
     ]
     d = wasmad.Detector('{"algorithm":"mad"}', module=component)
     assert d.config["window"] == 100 and d.config["threshold"] == 3.5
