@@ -9,8 +9,8 @@
 use std::path::PathBuf;
 
 use fluvio_smartengine::{
-    DEFAULT_SMARTENGINE_VERSION, SmartEngine, SmartModuleChainBuilder,
-    SmartModuleChainInstance, SmartModuleConfig,
+    DEFAULT_SMARTENGINE_VERSION, SmartEngine, SmartModuleChainBuilder, SmartModuleChainInstance,
+    SmartModuleConfig,
 };
 use fluvio_smartmodule::Record;
 use fluvio_smartmodule::dataplane::smartmodule::SmartModuleInput;
@@ -37,7 +37,10 @@ fn module() -> Vec<u8> {
     })
 }
 
-fn chain(engine: &SmartEngine, params: &[(&str, &str)]) -> Result<SmartModuleChainInstance, String> {
+fn chain(
+    engine: &SmartEngine,
+    params: &[(&str, &str)],
+) -> Result<SmartModuleChainInstance, String> {
     let mut config = SmartModuleConfig::builder();
     config.smartmodule_names(&["wasmad".to_string()]);
     for (k, v) in params {
@@ -80,21 +83,32 @@ fn spike_flagged_in_the_smartengine() {
     assert_eq!(out.len(), 41);
     assert!(out[..20].iter().all(|o| o["status"] == "warmup"));
     assert!(
-        out[20..40].iter().all(|o| o["status"] == "ok" && o["is_anomaly"] == false),
+        out[20..40]
+            .iter()
+            .all(|o| o["status"] == "ok" && o["is_anomaly"] == false),
         "{out:?}"
     );
     let last = &out[40];
     assert_eq!(last["is_anomaly"], true, "{last}");
     assert!(last["score"].as_f64().unwrap() > 4.0, "{last}");
-    assert_eq!((last["key"].as_str(), last["value"].as_f64()), (Some("a"), Some(100.0)));
+    assert_eq!(
+        (last["key"].as_str(), last["value"].as_f64()),
+        (Some("a"), Some(100.0))
+    );
 
     // State persists across calls: a second batch of key "b" starts in warm-up,
     // while "a" stays trained.
-    let out = run(&mut c, &[
-        r#"{"key":"b","value":100}"#.to_string(),
-        r#"{"key":"a","value":10.5}"#.to_string(),
-    ]);
-    assert_eq!((out[0]["status"].as_str(), out[1]["status"].as_str()), (Some("warmup"), Some("ok")));
+    let out = run(
+        &mut c,
+        &[
+            r#"{"key":"b","value":100}"#.to_string(),
+            r#"{"key":"a","value":10.5}"#.to_string(),
+        ],
+    );
+    assert_eq!(
+        (out[0]["status"].as_str(), out[1]["status"].as_str()),
+        (Some("warmup"), Some("ok"))
+    );
 }
 
 #[test]
@@ -111,8 +125,13 @@ fn only_anomalies_filters() {
 #[test]
 fn bad_config_fails_at_init() {
     let engine = SmartEngine::new();
-    let e = chain(&engine, &[("config", r#"{"algorithm":"nope"}"#)]).err().unwrap();
-    assert!(e.contains("config is invalid") && e.contains("unknown algorithm"), "{e}");
+    let e = chain(&engine, &[("config", r#"{"algorithm":"nope"}"#)])
+        .err()
+        .unwrap();
+    assert!(
+        e.contains("config is invalid") && e.contains("unknown algorithm"),
+        "{e}"
+    );
     let e = chain(&engine, &[]).err().unwrap();
     assert!(e.contains("config is required"), "{e}");
 }
