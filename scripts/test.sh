@@ -25,5 +25,11 @@ cargo test --locked
 
 bash crates/proxy/tests/envoy_test.sh  # the Envoy filter (crates/proxy) in a real Envoy
 
+echo "== broker adapters: Redpanda transform (wasm32-wasip1) and Fluvio SmartModule (wasm32-unknown-unknown)"
+rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1 >&2
+cargo build --locked -p wasmad-redpanda --target wasm32-wasip1 --profile proxy
+cargo build --locked -p wasmad-fluvio --target wasm32-unknown-unknown --profile proxy
+cargo test --locked -p wasmad-redpanda -p wasmad-fluvio
+
 echo "== bindings: the same component in Python (wasmtime-py) and Node (jco)"
 bash scripts/test-bindings.sh
