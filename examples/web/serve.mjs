@@ -1,7 +1,10 @@
 // A tiny static server for the browser example: node's http module, bound to
 // 127.0.0.1 on a free port (or --port N / $PORT), serving the page
 // (examples/web/) and the JS bindings it imports (bindings/js/src, and the
-// jco output in bindings/js/gen) from the repository, and nothing else.
+// jco output in bindings/js/gen) from the repository; for the vector replay
+// page (vectors.html) also the shared parity vectors (tests/vectors/NAME.json,
+// and their list as JSON at /tests/vectors/) and the replay module the Node
+// tests share (bindings/js/test/replay.mjs); and nothing else.
 //
 //   node examples/web/serve.mjs [--port N]     # prints the page's URL
 //
@@ -9,7 +12,7 @@
 // does it, as does scripts/test-bindings.sh).
 import { createServer } from 'node:http';
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,6 +22,18 @@ export const PAGE_PATH = '/examples/web/';
 /** URL path prefixes served, each a directory of the repository. */
 const SERVED = ['/examples/web/', '/bindings/js/src/', '/bindings/js/gen/'];
 const NOT_SERVED = ['/examples/web/node_modules/', '/examples/web/test/'];
+/** Single files served besides SERVED's directories. */
+const SERVED_FILES = ['/bindings/js/test/replay.mjs'];
+/** The parity vectors: only NAME.json directly in tests/vectors (no other
+ * file, no subdirectory); GET VECTORS_PATH lists their file names as JSON. */
+export const VECTORS_PATH = '/tests/vectors/';
+const VECTOR_FILE = /^\/tests\/vectors\/[A-Za-z0-9_-]+\.json$/;
+
+/** The file names of the parity vectors (tests/vectors/*.json), sorted. */
+export async function vectorFiles() {
+  const names = await readdir(join(ROOT, 'tests', 'vectors'));
+  return names.filter((n) => VECTOR_FILE.test(VECTORS_PATH + n)).sort();
+}
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -61,14 +76,21 @@ async function handle(req, res) {
   if (path === '/' || path === '/examples/web') {
     return send(302, `see ${PAGE_PATH}\n`, { location: PAGE_PATH });
   }
+  if (path === VECTORS_PATH) {
+    return send(200, JSON.stringify(await vectorFiles()) + '\n', { 'content-type': TYPES['.json'], 'cache-control': 'no-cache' });
+  }
   if (path.endsWith('/')) path += 'index.html';
   const file = resolve(ROOT, '.' + path);
   const allowed =
     file.startsWith(ROOT + sep) &&
     !path.split('/').includes('..') &&
-    SERVED.some((p) => path.startsWith(p)) &&
-    !NOT_SERVED.some((p) => path.startsWith(p));
-  if (!allowed) return send(404, `not found: ${path} (this server serves ${SERVED.join(', ')})\n`);
+    ((SERVED.some((p) => path.startsWith(p)) && !NOT_SERVED.some((p) => path.startsWith(p))) ||
+      SERVED_FILES.includes(path) ||
+      VECTOR_FILE.test(path));
+  if (!allowed) {
+    const what = [...SERVED, ...SERVED_FILES, `${VECTORS_PATH}*.json`].join(', ');
+    return send(404, `not found: ${path} (this server serves ${what})\n`);
+  }
   let body;
   try {
     if (!(await stat(file)).isFile()) return send(404, `not found: ${path}\n`);

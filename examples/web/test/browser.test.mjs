@@ -16,26 +16,14 @@
 // to $WASMAD_WEB_SCREENSHOT, default $CARGO_TARGET_DIR/web/ or the temp dir.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-import { chromium } from 'playwright-core';
-
 import { checkBindingsBuilt, startServer } from '../serve.mjs';
 import { syntheticSeries } from '../series.js';
+import { launchChromium } from './chromium.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SEED = 7;
 const SCREENSHOT =
   process.env.WASMAD_WEB_SCREENSHOT ||
@@ -43,54 +31,16 @@ const SCREENSHOT =
 
 let wasmad; // the Node bindings: the same package, the same component
 let server;
-let chrome;
-let profile;
-let browser;
+let chromium; // { browser, context, close } of chromium.mjs
 let page;
 const consoleErrors = [];
-
-/** Start Chromium with FLAGS, a throwaway profile and a DevTools port; resolve its ws:// URL. */
-function launchChromium() {
-  profile = mkdtempSync(join(tmpdir(), 'wasmad-chromium-'));
-  const args = [...FLAGS, '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'];
-  chrome = spawn(CHROMIUM, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((ok, fail) => {
-    let stderr = '';
-    const timer = setTimeout(() => fail(new Error(`${CHROMIUM} printed no DevTools URL in 30 s; stderr:\n${stderr}`)), 30_000);
-    chrome.on('error', (e) => {
-      clearTimeout(timer);
-      fail(new Error(`cannot start ${CHROMIUM}: ${e.message}`));
-    });
-    chrome.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      fail(new Error(`${CHROMIUM} exited (${code ?? signal}) before it listened; stderr:\n${stderr}`));
-    });
-    chrome.stderr.setEncoding('utf8');
-    chrome.stderr.on('data', (chunk) => {
-      stderr += chunk;
-      const m = stderr.match(/DevTools listening on (ws:\/\/\S+)/);
-      if (m) {
-        clearTimeout(timer);
-        ok(m[1]);
-      }
-    });
-  });
-}
 
 before(async () => {
   checkBindingsBuilt();
   wasmad = await import('../../../bindings/js/src/index.js');
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `no Chromium at ${CHROMIUM}: install Debian's (apt-get install -y chromium; scripts/test-bindings.sh ` +
-        'does it) or set CHROMIUM to a Chromium binary',
-    );
-  }
   server = await startServer();
-  const ws = await launchChromium();
-  browser = await chromium.connectOverCDP(ws);
-  const context = browser.contexts()[0] ?? (await browser.newContext());
-  page = await context.newPage();
+  chromium = await launchChromium();
+  page = await chromium.context.newPage();
   await page.setViewportSize({ width: 1200, height: 1100 });
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(`console.error: ${m.text()} (${m.location().url})`);
@@ -103,15 +53,8 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close().catch(() => {});
-  if (chrome && chrome.exitCode === null && chrome.signalCode === null) {
-    const exited = new Promise((ok) => chrome.once('exit', ok));
-    chrome.kill('SIGTERM');
-    await Promise.race([exited, new Promise((ok) => setTimeout(ok, 5000))]);
-    if (chrome.exitCode === null && chrome.signalCode === null) chrome.kill('SIGKILL');
-  }
+  await chromium?.close();
   await server?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 /** Wait for run number `run` of the page to finish; fail with the page's error if it shows one. */
