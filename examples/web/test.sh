@@ -38,4 +38,4 @@ if ! cmp -s package-lock.json node_modules/.wasmad-lock; then
 fi
 
 echo "== node --test (examples/web, headless Chromium)"
-node --test test/
+node --test test/*.test.mjs

@@ -7,7 +7,7 @@
 // guest's error, that a screenshot is a PNG, and that the console stayed
 // clean.
 //
-//   cd examples/web && npm ci && node --test test/
+//   cd examples/web && npm ci && node --test test/*.test.mjs
 //
 // Needs the transpiled bindings (bindings/js/gen: scripts/test-bindings.sh or
 // examples/web/start.sh builds them) and Chromium ($CHROMIUM, default
