@@ -229,6 +229,13 @@ impl Detector {
         dispatch!(self, k => k.key_count())
     }
 
+    /// Give the keys `ids` fresh models, as if never seen: hosts that evict
+    /// keys (a key cap, a state TTL) reuse the ids for new keys. Ids must be
+    /// below [`Detector::key_count`].
+    pub fn reset_keys(&mut self, ids: &[u32]) -> Result<()> {
+        dispatch!(self, k => k.reset_keys(ids))
+    }
+
     /// The effective config with every default filled in, as a JSON string.
     pub fn config_json(&self) -> String {
         dispatch!(self, k => k.config_value()).to_string()

@@ -219,6 +219,18 @@ impl<M: Model> Keyed<M> {
         self.models.len()
     }
 
+    /// Give the keys `ids` fresh models (and alert state), as if never seen.
+    pub fn reset_keys(&mut self, ids: &[u32]) -> Result<()> {
+        check_reset(ids, self.models.len())?;
+        for &k in ids {
+            self.models[k as usize] = M::new(&self.params);
+            if let Some(s) = self.states.get_mut(k as usize) {
+                *s = KeyState::default();
+            }
+        }
+        Ok(())
+    }
+
     /// The effective config with every default filled in.
     pub fn config_value(&self) -> serde_json::Value {
         let mut m = serde_json::Map::new();
@@ -345,6 +357,16 @@ impl<M: Model> Keyed<M> {
         self.alerts.is_consistent()
             && states_ok
             && self.models.iter().all(|m| m.is_consistent(&self.params))
+    }
+}
+
+/// Key ids to reset must be keys the detector holds.
+pub(crate) fn check_reset(ids: &[u32], held: usize) -> Result<()> {
+    match ids.iter().find(|k| **k as usize >= held) {
+        Some(bad) => Err(Error::InvalidInput(format!(
+            "cannot reset key id {bad}: the detector holds {held} keys (ids 0..{held})"
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -132,6 +132,16 @@ impl<R: RowModel> RowKeyed<R> {
         self.models.len()
     }
 
+    /// Give the keys `ids` fresh models (and alert state), as if never seen.
+    pub fn reset_keys(&mut self, ids: &[u32]) -> Result<()> {
+        crate::engine::check_reset(ids, self.models.len())?;
+        for &k in ids {
+            self.models[k as usize] = R::new(&self.params, &self.common, self.width.max(1))?;
+            self.states[k as usize] = KeyState::default();
+        }
+        Ok(())
+    }
+
     /// The effective config.
     pub fn config_value(&self) -> Value {
         let mut m = Map::new();

@@ -562,3 +562,51 @@ fn edge_batches_that_are_valid() {
         assert_eq!(out.forecast.len(), 2, "{algo_name}");
     }
 }
+
+/// `reset_keys` gives a key a fresh model (hosts reuse evicted keys' ids),
+/// leaves the other keys alone, and refuses ids the detector does not hold.
+#[test]
+fn reset_keys_gives_fresh_models() {
+    for config in [
+        r#"{"algorithm":"zscore","minTrainingSize":3}"#,
+        r#"{"algorithm":"rcf","numberOfTrees":3,"subSampleSize":10,"minTrainingSize":3}"#,
+    ] {
+        let ts: Vec<i64> = (0..40).collect();
+        let values: Vec<f64> = (0..40).map(|i| (i % 5) as f64).collect();
+        let keys: Vec<u32> = (0..40).map(|i| (i % 2) as u32).collect();
+        let mut d = wasmad_core::Detector::from_config(config).unwrap();
+        let mut out = wasmad_core::Scores::default();
+        let input = wasmad_core::Input {
+            timestamps: &ts,
+            values: &values,
+            width: 1,
+            keys: &keys,
+        };
+        d.process(&input, &mut out).unwrap();
+        d.reset_keys(&[1]).unwrap();
+        // Key 1 warms up again; key 0 carries on.
+        let one = wasmad_core::Input {
+            timestamps: &ts[..2],
+            values: &values[..2],
+            width: 1,
+            keys: &[0, 1],
+        };
+        d.process(&one, &mut out).unwrap();
+        assert_eq!(
+            wasmad_core::flags::Status::from_flags(out.flags[0]),
+            wasmad_core::flags::Status::Ok,
+            "{config}"
+        );
+        assert_eq!(
+            wasmad_core::flags::Status::from_flags(out.flags[1]),
+            wasmad_core::flags::Status::Warmup,
+            "{config}"
+        );
+        let err = d.reset_keys(&[2]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("cannot reset key id 2: the detector holds 2 keys"),
+            "{err}"
+        );
+    }
+}

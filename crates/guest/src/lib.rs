@@ -121,6 +121,14 @@ impl GuestDetector for DetectorResource {
         self.inner.borrow().detector.config_json()
     }
 
+    fn reset_keys(&self, ids: Vec<u32>) -> Result<(), Error> {
+        self.inner
+            .borrow_mut()
+            .detector
+            .reset_keys(&ids)
+            .map_err(to_wit)
+    }
+
     fn key_count(&self) -> u32 {
         u32::try_from(self.inner.borrow().detector.key_count()).unwrap_or(u32::MAX)
     }

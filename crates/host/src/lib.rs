@@ -592,6 +592,19 @@ impl WasmDetector {
             })
     }
 
+    /// Give the keys `ids` fresh models (`reset-keys`): hosts that evict
+    /// keys reuse their ids.
+    pub fn reset_keys(&mut self, ids: &[u32]) -> Result<()> {
+        let (api, handle) = (&self.api, self.handle);
+        self.runtime
+            .call(&mut self.store, "detector.reset-keys", |s| {
+                api.wasmad_detector_detectors()
+                    .detector()
+                    .call_reset_keys(s, handle, ids)
+            })?
+            .map_err(|e| self.runtime.guest_error(e))
+    }
+
     /// The runtime this detector belongs to.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime

@@ -88,6 +88,18 @@ impl PartitionDetector {
         }
     }
 
+    /// Give the keys `ids` fresh models (key eviction reuses their ids).
+    pub fn reset_keys(&mut self, ids: &[u32]) -> Result<()> {
+        match self {
+            PartitionDetector::Wasm(d) => d
+                .reset_keys(ids)
+                .map_err(|e| DataFusionError::External(Box::new(e))),
+            PartitionDetector::Native(d) => d
+                .reset_keys(ids)
+                .map_err(|e| DataFusionError::Execution(e.to_string())),
+        }
+    }
+
     /// The detector's snapshot bytes.
     pub fn snapshot(&mut self) -> Result<Vec<u8>> {
         match self {

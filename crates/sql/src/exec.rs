@@ -324,12 +324,17 @@ impl ExecutionPlan for DetectAnomaliesExec {
         let keys = if key_fields.is_empty() {
             None
         } else {
-            Some(KeyDictionary::with_ids(key_fields, ids)?)
+            Some(KeyDictionary::with_ids(
+                key_fields,
+                ids,
+                self.spec.max_keys,
+                self.spec.state_ttl,
+            )?)
         };
         Ok(Box::pin(DetectStream {
             input,
             schema: Arc::clone(&self.schema),
-            persist: store.map(|s| (s, slot_id)),
+            persist: store.clone().map(|s| (s, slot_id)),
             state: Some(PartitionState {
                 detector,
                 keys,
@@ -345,6 +350,8 @@ impl ExecutionPlan for DetectAnomaliesExec {
                 key_ids: Vec::new(),
                 anomalies: MetricBuilder::new(&self.metrics).counter("anomalies", partition),
                 keys_metric: MetricBuilder::new(&self.metrics).gauge("keys", partition),
+                evicted: MetricBuilder::new(&self.metrics).counter("evicted_keys", partition),
+                evicted_total: store.as_ref().map(|s| s.evicted_counter()),
             }),
             baseline: BaselineMetrics::new(&self.metrics, partition),
         }))
@@ -359,37 +366,170 @@ impl ExecutionPlan for DetectAnomaliesExec {
 struct KeyDictionary {
     converter: RowConverter,
     ids: hashbrown::HashMap<Box<[u8]>, u32>,
+    /// Ids of evicted keys, reused for new keys (their models were reset).
+    free: Vec<u32>,
+    /// The next never-used id.
+    next: u32,
+    /// Per id: the batch it was last seen in (least recently used goes first).
+    last_batch: Vec<u64>,
+    /// Per id: its latest event time (`i64::MIN`: unknown, e.g. after a restore).
+    last_time: Vec<i64>,
+    batch: u64,
+    max_keys: Option<usize>,
+    ttl: Option<u64>,
+    /// Event time of the last TTL sweep.
+    swept_at: Option<i64>,
+    /// Ids given up in this batch by keys that came back after `stateTtl`
+    /// (the key moved to a fresh id at that row); reset after the batch.
+    retired: Vec<u32>,
 }
 
 impl KeyDictionary {
-    fn with_ids(fields: Vec<SortField>, ids: hashbrown::HashMap<Box<[u8]>, u32>) -> Result<Self> {
+    fn with_ids(
+        fields: Vec<SortField>,
+        ids: hashbrown::HashMap<Box<[u8]>, u32>,
+        max_keys: Option<u64>,
+        ttl: Option<u64>,
+    ) -> Result<Self> {
+        // After a restore the ids in use may have gaps (evicted keys): those
+        // are free again.
+        let next = ids.values().max().map_or(0, |m| m + 1);
+        let mut used = vec![false; next as usize];
+        for id in ids.values() {
+            used[*id as usize] = true;
+        }
+        let free = (0..next).filter(|i| !used[*i as usize]).collect();
         Ok(KeyDictionary {
             converter: RowConverter::new(fields)?,
             ids,
+            free,
+            next,
+            last_batch: vec![0; next as usize],
+            last_time: vec![i64::MIN; next as usize],
+            batch: 0,
+            max_keys: max_keys.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
+            ttl,
+            swept_at: None,
+            retired: Vec::new(),
         })
     }
 
-    fn assign(&mut self, columns: &[ArrayRef], out: &mut Vec<u32>) -> Result<()> {
+    fn new_id(&mut self) -> Result<u32> {
+        if let Some(id) = self.free.pop() {
+            return Ok(id);
+        }
+        let id = self.next;
+        self.next = self.next.checked_add(1).ok_or_else(|| {
+            exec_datafusion_err!("ML_DETECT_ANOMALIES: more than 4294967295 keys in one partition")
+        })?;
+        Ok(id)
+    }
+
+    fn assign(&mut self, columns: &[ArrayRef], ts: &[i64], out: &mut Vec<u32>) -> Result<()> {
         let rows = self.converter.convert_columns(columns)?;
         out.clear();
         out.reserve(rows.num_rows());
-        for row in rows.iter() {
+        self.batch += 1;
+        let track = self.max_keys.is_some() || self.ttl.is_some();
+        let ttl = self.ttl.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+        for (i, row) in rows.iter().enumerate() {
             let bytes = row.as_ref();
-            let id = match self.ids.get(bytes) {
-                Some(id) => *id,
+            let t = ts.get(i).copied().unwrap_or(i64::MIN);
+            let id = match self.ids.get(bytes).copied() {
+                // Back after longer than stateTtl: from this row on the key
+                // has a fresh model under a new id (its earlier rows in this
+                // batch keep the old one, which is reset after the batch).
+                Some(id)
+                    if ttl.is_some_and(|ttl| {
+                        let last = self.last_time.get(id as usize).copied().unwrap_or(i64::MIN);
+                        last != i64::MIN && t.saturating_sub(last) > ttl
+                    }) =>
+                {
+                    self.retired.push(id);
+                    let fresh = self.new_id()?;
+                    self.ids.insert(bytes.into(), fresh);
+                    fresh
+                }
+                Some(id) => id,
                 None => {
-                    let id = u32::try_from(self.ids.len()).map_err(|_| {
-                        exec_datafusion_err!(
-                            "ML_DETECT_ANOMALIES: more than 4294967295 keys in one partition"
-                        )
-                    })?;
+                    let id = self.new_id()?;
                     self.ids.insert(bytes.into(), id);
                     id
                 }
             };
+            if track {
+                let k = id as usize;
+                if k >= self.last_batch.len() {
+                    self.last_batch.resize(k + 1, 0);
+                    self.last_time.resize(k + 1, i64::MIN);
+                }
+                self.last_batch[k] = self.batch;
+                self.last_time[k] = self.last_time[k].max(t);
+            }
             out.push(id);
         }
         Ok(())
+    }
+
+    /// Keys to evict after a batch whose latest event time is `now`: those
+    /// not seen for `stateTtl`, then the least recently seen beyond
+    /// `maxKeys`. They leave the dictionary; their ids are returned (the
+    /// caller resets their models) and reused for new keys.
+    fn evict(&mut self, now: i64) -> Vec<u32> {
+        let mut gone = vec![false; self.next as usize];
+        let mut count = 0usize;
+        let retired = std::mem::take(&mut self.retired);
+        if let Some(ttl) = self.ttl {
+            let ttl = i64::try_from(ttl).unwrap_or(i64::MAX);
+            // Sweep when event time has moved a quarter TTL since the last sweep.
+            let due = self
+                .swept_at
+                .is_none_or(|t| now.saturating_sub(t) >= (ttl / 4).max(1));
+            if due {
+                for id in self.ids.values() {
+                    let t = &mut self.last_time[*id as usize];
+                    if *t == i64::MIN {
+                        *t = now; // unknown since a restore: count from now
+                    } else if now.saturating_sub(*t) > ttl {
+                        gone[*id as usize] = true;
+                        count += 1;
+                    }
+                }
+                self.swept_at = Some(now);
+            }
+        }
+        if let Some(max) = self.max_keys {
+            let live = self.ids.len() - count;
+            if live > max {
+                let mut candidates: Vec<(u64, u32)> = self
+                    .ids
+                    .values()
+                    .filter(|id| !gone[**id as usize])
+                    .map(|id| (self.last_batch[*id as usize], *id))
+                    .collect();
+                let excess = live - max;
+                candidates.select_nth_unstable(excess - 1);
+                for (_, id) in &candidates[..excess] {
+                    gone[*id as usize] = true;
+                }
+                count += excess;
+            }
+        }
+        if count > 0 {
+            self.ids.retain(|_, id| !gone[*id as usize]);
+        }
+        for id in &retired {
+            gone[*id as usize] = true;
+        }
+        if count == 0 && retired.is_empty() {
+            return Vec::new();
+        }
+        let evicted: Vec<u32> = (0..self.next).filter(|i| gone[*i as usize]).collect();
+        for id in &evicted {
+            self.last_time[*id as usize] = i64::MIN;
+        }
+        self.free.extend(evicted.iter().rev());
+        evicted
     }
 }
 
@@ -410,6 +550,9 @@ struct PartitionState {
     key_ids: Vec<u32>,
     anomalies: Count,
     keys_metric: datafusion::physical_plan::metrics::Gauge,
+    evicted: Count,
+    /// The streaming job's running total of evicted keys, when there is one.
+    evicted_total: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// Event time in microseconds since the epoch, and which rows have none.
@@ -527,7 +670,7 @@ impl PartitionState {
                     .iter()
                     .map(|&i| Arc::clone(batch.column(i)))
                     .collect();
-                dict.assign(&cols, &mut self.key_ids)?;
+                dict.assign(&cols, &ts, &mut self.key_ids)?;
                 self.keys_metric.set(dict.ids.len());
                 &self.key_ids
             }
@@ -541,6 +684,22 @@ impl PartitionState {
             keys: key_ids,
         };
         self.detector.process(&input, &mut self.scores)?;
+        // Bounded state: evict keys past stateTtl or beyond maxKeys, after
+        // the batch that saw them last is scored.
+        if let Some(dict) = &mut self.keys
+            && (dict.max_keys.is_some() || dict.ttl.is_some())
+        {
+            let now = ts.iter().copied().max().unwrap_or(i64::MIN);
+            let evicted = dict.evict(now);
+            if !evicted.is_empty() {
+                self.detector.reset_keys(&evicted)?;
+                self.evicted.add(evicted.len());
+                if let Some(total) = &self.evicted_total {
+                    total.fetch_add(evicted.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                self.keys_metric.set(dict.ids.len());
+            }
+        }
         let scores = std::mem::take(&mut self.scores);
         let mut columns = batch.columns().to_vec();
         let first_new = columns.len();

@@ -152,6 +152,12 @@ pub struct DetectSpec {
     pub algorithm: String,
     /// The columns appended.
     pub output: Output,
+    /// `maxKeys`: at most this many keys per partition; the least recently
+    /// seen key is evicted (its model reset and its id reused).
+    pub max_keys: Option<u64>,
+    /// `stateTtl`: a key not seen for this long (event time, microseconds)
+    /// is evicted.
+    pub state_ttl: Option<u64>,
 }
 
 impl DetectSpec {
@@ -274,6 +280,10 @@ impl DetectSpec {
 
 /// Host-side config keys, consumed here and not passed to the detector.
 pub const PARTITION_BY: &str = "partitionBy";
+/// Host-side config key: keys kept per partition (least recently seen evicted).
+pub const MAX_KEYS: &str = "maxKeys";
+/// Host-side config key: evict keys not seen for this long in event time.
+pub const STATE_TTL: &str = "stateTtl";
 
 fn is_numeric(t: &DataType) -> bool {
     t.is_numeric()
@@ -456,6 +466,38 @@ impl DetectSpec {
             .iter()
             .map(|k| resolve_column(input, k, "partitionBy").map(|(n, _)| n))
             .collect::<Result<Vec<_>>>()?;
+        let max_keys = match obj.remove(MAX_KEYS) {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64().filter(|n| *n >= 1) {
+                Some(n) => Some(n),
+                None => {
+                    return plan_err!(
+                        "ML_DETECT_ANOMALIES: maxKeys must be an integer >= 1 (keys kept per partition; the least recently seen is evicted), got {v}"
+                    );
+                }
+            },
+        };
+        let state_ttl = match obj.remove(STATE_TTL) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) => match wasmad_core::config::parse_duration(&t) {
+                Some(us) => Some(us),
+                None => {
+                    return plan_err!(
+                        "ML_DETECT_ANOMALIES: stateTtl = \"{t}\" is not a duration; accepted: a string such as \"90s\", \"15m\", \"2h\", \"7d\" (units us, ms, s, m, h, d)"
+                    );
+                }
+            },
+            Some(other) => {
+                return plan_err!(
+                    "ML_DETECT_ANOMALIES: stateTtl must be a duration string such as \"1h\", got {other}"
+                );
+            }
+        };
+        if (max_keys.is_some() || state_ttl.is_some()) && partition_by.is_empty() {
+            return plan_err!(
+                "ML_DETECT_ANOMALIES: maxKeys and stateTtl bound the per-key state: they need partitionBy (or OVER (PARTITION BY ...))"
+            );
+        }
 
         let algorithm = obj
             .get("algorithm")
@@ -465,7 +507,9 @@ impl DetectSpec {
         let detector_config = Value::Object(obj).to_string();
         // Build one detector now so that config errors are planning errors.
         let detector = backend.create(&detector_config).map_err(|e| {
-            plan_datafusion_err!("ML_DETECT_ANOMALIES: {e} (host keys: {PARTITION_BY})")
+            plan_datafusion_err!(
+                "ML_DETECT_ANOMALIES: {e} (host keys: {PARTITION_BY}, {MAX_KEYS}, {STATE_TTL})"
+            )
         })?;
         drop(detector);
         let described: Value = serde_json::from_str(&backend.describe()).unwrap_or(Value::Null);
@@ -490,6 +534,8 @@ impl DetectSpec {
             detector_config,
             algorithm,
             output,
+            max_keys,
+            state_ttl,
         };
         let arrow_schema = input.as_arrow();
         for field in spec.output_fields(arrow_schema)? {

@@ -56,6 +56,8 @@ pub struct SlotSnapshot {
 #[derive(Default)]
 pub struct DetectorStateStore {
     slots: Mutex<BTreeMap<String, Slot>>,
+    /// Keys evicted (`maxKeys`, `stateTtl`) by every slot, ever.
+    evicted: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl fmt::Debug for DetectorStateStore {
@@ -76,6 +78,16 @@ impl DetectorStateStore {
         // A panic elsewhere cannot leave a slot half-written: slots are
         // moved in and out whole.
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The running count of evicted keys (shared with the operators).
+    pub(crate) fn evicted_counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        std::sync::Arc::clone(&self.evicted)
+    }
+
+    /// Keys evicted so far (`maxKeys`, `stateTtl`), over every slot.
+    pub fn evicted_keys(&self) -> u64 {
+        self.evicted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn take(&self, id: &str) -> Option<Slot> {

@@ -533,6 +533,9 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
         metrics
             .keys
             .store(store.key_count() as u64, Ordering::Relaxed);
+        metrics
+            .evicted_keys
+            .store(store.evicted_keys(), Ordering::Relaxed);
 
         let finished = ended && event_time.buffered() == 0;
         // 3. Checkpoint when due, and at the end.

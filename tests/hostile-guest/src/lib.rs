@@ -123,6 +123,10 @@ impl GuestDetector for Hostile {
         self.mode.clone()
     }
 
+    fn reset_keys(&self, _ids: Vec<u32>) -> Result<(), Error> {
+        Ok(())
+    }
+
     fn key_count(&self) -> u32 {
         0
     }
