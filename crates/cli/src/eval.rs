@@ -33,13 +33,13 @@ enum Benchmark {
 
 #[derive(Debug, clap::Args)]
 struct NabArgs {
-    /// A NAB checkout: data/<category>/<name>.csv, labels/combined_windows.json, config/profiles.json.
+    /// A NAB checkout: `data/<category>/<name>.csv`, `labels/combined_windows.json`, `config/profiles.json`.
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
     /// Detector config JSON, the same for every file [default: wasmad_eval::RECOMMENDED_CONFIG].
     #[arg(long, value_name = "JSON", conflicts_with = "score_only")]
     config: Option<String>,
-    /// Write per-row results (DIR/<category>/wasmad_<name>.csv, NAB's columns) and
+    /// Write per-row results (`DIR/<category>/wasmad_<name>.csv`, NAB's columns) and
     /// per-file score tables (DIR/<detector>_<profile>_scores.csv).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -47,7 +47,7 @@ struct NabArgs {
     #[arg(long, requires = "results")]
     score_only: bool,
     /// With --score-only: a results directory in NAB's layout,
-    /// <category>/<detector>_<name>.csv with an anomaly_score column.
+    /// `<category>/<detector>_<name>.csv` with an anomaly_score column.
     #[arg(long, value_name = "DIR", requires = "score_only")]
     results: Option<PathBuf>,
 }

@@ -37,6 +37,10 @@ pub struct ScoreMap {
     /// Whether the config turns the likelihood layer on (rows then carry an
     /// anomaly probability).
     pub probability: bool,
+    /// The score is a p-value, smaller meaning more anomalous (`spike_dip`);
+    /// `threshold` is then the p-value at which rows are flagged
+    /// (`1 - confidence / 100`).
+    pub p_value: bool,
 }
 
 impl ScoreMap {
@@ -48,15 +52,21 @@ impl ScoreMap {
                 "the detector's effective config is not JSON ({e}): {effective}"
             ))
         })?;
-        let threshold = v
-            .get("threshold")
-            .and_then(serde_json::Value::as_f64)
-            .filter(|t| t.is_finite() && *t > 0.0)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "the detector's effective config has no positive 'threshold': {effective}"
-                ))
-            })?;
+        // spike_dip scores a p-value against 1 - confidence/100.
+        let p_value = v.get("algorithm").and_then(serde_json::Value::as_str) == Some("spike_dip");
+        let threshold = if p_value {
+            v.get("confidence")
+                .and_then(serde_json::Value::as_f64)
+                .map(|c| 1.0 - c / 100.0)
+        } else {
+            v.get("threshold").and_then(serde_json::Value::as_f64)
+        }
+        .filter(|t| t.is_finite() && *t > 0.0)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "the detector's effective config has no positive 'threshold' (nor, for spike_dip, a 'confidence' below 100), so its scores cannot be mapped to NAB's anomaly score: {effective}"
+            ))
+        })?;
         let direction = match v.get("direction").and_then(serde_json::Value::as_str) {
             None | Some("both") => Direction::Both,
             Some("up") => Direction::Up,
@@ -74,6 +84,7 @@ impl ScoreMap {
             threshold,
             direction,
             probability,
+            p_value,
         })
     }
 
@@ -120,6 +131,9 @@ impl ScoreMap {
                 }
                 p.clamp(0.0, 1.0)
             }
+            // A p-value p against the flag level alpha: alpha / (alpha + p),
+            // strictly decreasing in p, 0.5 at alpha.
+            _ if self.p_value => self.threshold / (self.threshold + score.abs()),
             _ => {
                 let x = score.abs() / self.threshold;
                 if x.is_infinite() { 1.0 } else { x / (1.0 + x) }
@@ -284,7 +298,29 @@ mod tests {
         threshold: 3.0,
         direction: Direction::Both,
         probability: false,
+        p_value: false,
     };
+
+    #[test]
+    fn p_values_rank_smaller_first_and_cross_one_half_at_alpha() {
+        let map = ScoreMap::from_config(
+            r#"{"algorithm":"spike_dip","confidence":99.0,"direction":"both"}"#,
+        )
+        .unwrap();
+        assert!(map.p_value);
+        assert!((map.threshold - 0.01).abs() < 1e-12);
+        let level = |p: f64| map.anomaly_score(p, flags::ANOMALY | flags::UP, None);
+        assert!((level(0.01) - 0.5).abs() < 1e-12);
+        assert!(level(1e-8) > level(1e-4) && level(1e-4) > level(0.01));
+        // Unflagged rows rank below every flagged one.
+        assert!(map.anomaly_score(0.2, flags::UP, None) < 0.5);
+        // zscore-style configs are unchanged.
+        assert!(
+            !ScoreMap::from_config(r#"{"algorithm":"zscore","threshold":3.0}"#)
+                .unwrap()
+                .p_value
+        );
+    }
 
     #[test]
     fn anomaly_score_table() {
@@ -411,6 +447,7 @@ mod tests {
                 threshold: 3.5,
                 direction: Direction::Down,
                 probability: false,
+                p_value: false,
             }
         );
         let m =
