@@ -233,17 +233,13 @@ impl<M: Model> Keyed<M> {
 
     /// The effective config with every default filled in.
     pub fn config_value(&self) -> serde_json::Value {
-        let mut m = serde_json::Map::new();
-        m.insert("algorithm".into(), M::NAME.into());
-        m.insert("threshold".into(), self.common.threshold.into());
-        m.insert(
-            "minTrainingSize".into(),
-            self.common.min_training_size.into(),
-        );
-        m.insert("direction".into(), self.common.direction.as_str().into());
-        m.extend(M::params_json(&self.params));
-        m.extend(self.alerts.to_json());
-        serde_json::Value::Object(m)
+        effective_config(
+            M::NAME,
+            &self.common,
+            M::params_json(&self.params),
+            &self.alerts,
+            |_| true,
+        )
     }
 
     /// Score then learn every row of `input`, writing one result per row.
@@ -358,6 +354,32 @@ impl<M: Model> Keyed<M> {
             && states_ok
             && self.models.iter().all(|m| m.is_consistent(&self.params))
     }
+}
+
+/// A detector's effective config: `algorithm`, then those of the common
+/// keys, the algorithm's params and the alert keys that `takes` accepts.
+pub(crate) fn effective_config(
+    name: &str,
+    common: &Common,
+    params: serde_json::Map<String, serde_json::Value>,
+    alerts: &Alerts,
+    takes: impl Fn(&str) -> bool,
+) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("algorithm".into(), name.into());
+    let common_keys: [(&str, serde_json::Value); 3] = [
+        ("threshold", common.threshold.into()),
+        ("minTrainingSize", common.min_training_size.into()),
+        ("direction", common.direction.as_str().into()),
+    ];
+    for (k, v) in common_keys {
+        if takes(k) {
+            m.insert(k.into(), v);
+        }
+    }
+    m.extend(params);
+    m.extend(alerts.to_json().into_iter().filter(|(k, _)| takes(k)));
+    serde_json::Value::Object(m)
 }
 
 /// Key ids to reset must be keys the detector holds.

@@ -144,32 +144,16 @@ impl<R: RowModel> RowKeyed<R> {
 
     /// The effective config.
     pub fn config_value(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("algorithm".into(), R::NAME.into());
-        // Only the common keys the algorithm takes (some derive them).
-        let specs = R::specs();
-        let takes = |k: &str| specs.iter().any(|s| s.key == k);
-        if takes("threshold") {
-            m.insert("threshold".into(), self.common.threshold.into());
-        }
-        if takes("minTrainingSize") {
-            m.insert(
-                "minTrainingSize".into(),
-                self.common.min_training_size.into(),
-            );
-        }
-        if takes("direction") {
-            m.insert("direction".into(), self.common.direction.as_str().into());
-        }
-        m.extend(R::params_json(&self.params));
-        // The alert keys, except `likelihood`, which row models do not take.
-        m.extend(
-            self.alerts
-                .to_json()
-                .into_iter()
-                .filter(|(k, _)| k != "likelihood"),
-        );
-        Value::Object(m)
+        // Only the keys the algorithm takes: some derive the common ones,
+        // and none takes `likelihood`.
+        let specs = crate::detector::row_specs::<R>();
+        crate::engine::effective_config(
+            R::NAME,
+            &self.common,
+            R::params_json(&self.params),
+            &self.alerts,
+            |k| specs.iter().any(|s| s.key == k),
+        )
     }
 
     /// Score then learn every row of `input`.
