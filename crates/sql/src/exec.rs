@@ -476,27 +476,32 @@ impl KeyDictionary {
     /// `maxKeys`. They leave the dictionary; their ids are returned (the
     /// caller resets their models) and reused for new keys.
     fn evict(&mut self, now: i64) -> Vec<u32> {
+        // Sweep for stale keys when event time has moved a quarter TTL since
+        // the last sweep.
+        let ttl = self.ttl.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+        let sweep = ttl.filter(|ttl| {
+            self.swept_at
+                .is_none_or(|t| now.saturating_sub(t) >= (ttl / 4).max(1))
+        });
+        let over_cap = self.max_keys.is_some_and(|max| self.ids.len() > max);
+        // Most batches have nothing to evict: no per-key work for them.
+        if sweep.is_none() && !over_cap && self.retired.is_empty() {
+            return Vec::new();
+        }
         let mut gone = vec![false; self.next as usize];
         let mut count = 0usize;
         let retired = std::mem::take(&mut self.retired);
-        if let Some(ttl) = self.ttl {
-            let ttl = i64::try_from(ttl).unwrap_or(i64::MAX);
-            // Sweep when event time has moved a quarter TTL since the last sweep.
-            let due = self
-                .swept_at
-                .is_none_or(|t| now.saturating_sub(t) >= (ttl / 4).max(1));
-            if due {
-                for id in self.ids.values() {
-                    let t = &mut self.last_time[*id as usize];
-                    if *t == i64::MIN {
-                        *t = now; // unknown since a restore: count from now
-                    } else if now.saturating_sub(*t) > ttl {
-                        gone[*id as usize] = true;
-                        count += 1;
-                    }
+        if let Some(ttl) = sweep {
+            for id in self.ids.values() {
+                let t = &mut self.last_time[*id as usize];
+                if *t == i64::MIN {
+                    *t = now; // unknown since a restore: count from now
+                } else if now.saturating_sub(*t) > ttl {
+                    gone[*id as usize] = true;
+                    count += 1;
                 }
-                self.swept_at = Some(now);
             }
+            self.swept_at = Some(now);
         }
         if let Some(max) = self.max_keys {
             let live = self.ids.len() - count;
@@ -787,9 +792,7 @@ fn build_result_columns(s: Scores, n: usize) -> Result<(Vec<ArrayRef>, usize)> {
         )));
     }
     let flags = &s.flags;
-    let ok = BooleanBuffer::collect_bool(n, |i| flags[i] & flags::STATUS_MASK == 0);
-    let ok_nulls = NullBuffer::new(ok);
-    let valid = (ok_nulls.null_count() > 0).then_some(ok_nulls);
+    let valid = ok_rows(flags);
     let f64col = |v: Vec<f64>| -> ArrayRef {
         Arc::new(Float64Array::new(ScalarBuffer::from(v), valid.clone()))
     };
@@ -994,13 +997,9 @@ fn azure_record(s: &Scores, n: usize) -> Result<ArrayRef> {
         .map(|f| i64::from(flags::is_anomaly(*f)))
         .collect();
     let score = Float64Array::new(ScalarBuffer::from(s.score.clone()), ok_rows(&s.flags));
-    let fields = Fields::from(vec![
-        Field::new("IsAnomaly", DataType::Int64, false),
-        Field::new("Score", DataType::Float64, true),
-    ]);
     debug_assert_eq!(is_anomaly.len(), n);
     Ok(Arc::new(StructArray::try_new(
-        fields,
+        crate::spec::azure_fields(),
         vec![Arc::new(Int64Array::from(is_anomaly)), Arc::new(score)],
         None,
     )?))
@@ -1027,24 +1026,10 @@ fn confluent_struct(s: Scores, ts: ArrayRef, actual: ArrayRef, n: usize) -> Resu
     let rmse = extra_column(&s, RMSE, n)?;
     let aic = extra_column(&s, AIC, n)?;
     let valid = ok_rows(&s.flags);
-    let flags_copy = s.flags.clone();
     let (cols, _) = build_result_columns(s, n)?;
     // cols: forecast, lower, upper, score, is_anomaly, direction, status, ...
     let is_anomaly = BooleanArray::new(cols[4].as_boolean().values().clone(), valid);
-    let fields = Fields::from(vec![
-        Field::new("timestamp", ts.data_type().clone(), true),
-        Field::new("actual_value", actual.data_type().clone(), true),
-        Field::new(crate::spec::FORECAST_VALUE, DataType::Float64, true),
-        Field::new(crate::spec::LOWER_BOUND, DataType::Float64, true),
-        Field::new(crate::spec::UPPER_BOUND, DataType::Float64, true),
-        Field::new(crate::spec::IS_ANOMALY, DataType::Boolean, true),
-        Field::new(RMSE, DataType::Float64, true),
-        Field::new(AIC, DataType::Float64, true),
-        Field::new(crate::spec::SCORE, DataType::Float64, true),
-        Field::new(crate::spec::DIRECTION, crate::spec::label_type(), true),
-        Field::new(crate::spec::STATUS, crate::spec::label_type(), false),
-    ]);
-    debug_assert_eq!(flags_copy.len(), n);
+    let fields = crate::spec::confluent_fields(ts.data_type().clone(), actual.data_type().clone());
     Ok(Arc::new(StructArray::try_new(
         fields,
         vec![

@@ -22,7 +22,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Column, DFSchema, ScalarValue, plan_datafusion_err, plan_err};
@@ -128,19 +128,7 @@ fn confluent_type(value: &DataType, time: &DataType) -> DataType {
         ),
         _ => DataType::Float64,
     };
-    DataType::Struct(Fields::from(vec![
-        Field::new("timestamp", time.clone(), true),
-        Field::new("actual_value", actual, true),
-        Field::new(crate::spec::FORECAST_VALUE, DataType::Float64, true),
-        Field::new(crate::spec::LOWER_BOUND, DataType::Float64, true),
-        Field::new(crate::spec::UPPER_BOUND, DataType::Float64, true),
-        Field::new(crate::spec::IS_ANOMALY, DataType::Boolean, true),
-        Field::new(crate::spec::RMSE, DataType::Float64, true),
-        Field::new(crate::spec::AIC, DataType::Float64, true),
-        Field::new(crate::spec::SCORE, DataType::Float64, true),
-        Field::new(crate::spec::DIRECTION, crate::spec::label_type(), true),
-        Field::new(crate::spec::STATUS, crate::spec::label_type(), false),
-    ]))
+    DataType::Struct(crate::spec::confluent_fields(time.clone(), actual))
 }
 
 impl WindowUDFImpl for FormUdwf {
@@ -169,28 +157,8 @@ impl WindowUDFImpl for FormUdwf {
         let value = types.first().copied().cloned().unwrap_or(DataType::Float64);
         let dt = match self.form {
             Form::Confluent | Form::ConfluentRobust => confluent_type(&value, &time),
-            Form::Forecast => {
-                let ts = match &time {
-                    t @ DataType::Timestamp(_, _) => t.clone(),
-                    _ => DataType::Int64,
-                };
-                DataType::List(Arc::new(Field::new(
-                    "item",
-                    DataType::Struct(Fields::from(vec![
-                        Field::new("timestamp", ts, true),
-                        Field::new(crate::spec::FORECAST_VALUE, DataType::Float64, true),
-                        Field::new(crate::spec::LOWER_BOUND, DataType::Float64, true),
-                        Field::new(crate::spec::UPPER_BOUND, DataType::Float64, true),
-                        Field::new(crate::spec::RMSE, DataType::Float64, true),
-                        Field::new(crate::spec::AIC, DataType::Float64, true),
-                    ])),
-                    true,
-                )))
-            }
-            Form::SpikeAndDip | Form::ChangePoint => DataType::Struct(Fields::from(vec![
-                Field::new("IsAnomaly", DataType::Int64, false),
-                Field::new("Score", DataType::Float64, true),
-            ])),
+            Form::Forecast => crate::spec::forecast_list_type(&time),
+            Form::SpikeAndDip | Form::ChangePoint => DataType::Struct(crate::spec::azure_fields()),
         };
         Ok(Arc::new(Field::new(args.name(), dt, true)))
     }

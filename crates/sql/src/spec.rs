@@ -130,6 +130,60 @@ pub const CONFLUENT_FIELDS: [&str; 11] = [
     STATUS,
 ];
 
+/// Confluent's result struct: [`CONFLUENT_FIELDS`] with the time column's
+/// type and the value's (`Float64`, or a struct of `Float64`s for `ROW(...)`).
+/// The window function's declared type, the operator's schema and the
+/// arrays it builds all come from here.
+pub fn confluent_fields(time: DataType, actual: DataType) -> Fields {
+    Fields::from(vec![
+        Field::new("timestamp", time, true),
+        Field::new("actual_value", actual, true),
+        Field::new(FORECAST_VALUE, DataType::Float64, true),
+        Field::new(LOWER_BOUND, DataType::Float64, true),
+        Field::new(UPPER_BOUND, DataType::Float64, true),
+        Field::new(IS_ANOMALY, DataType::Boolean, true),
+        Field::new(RMSE, DataType::Float64, true),
+        Field::new(AIC, DataType::Float64, true),
+        Field::new(SCORE, DataType::Float64, true),
+        Field::new(DIRECTION, label_type(), true),
+        Field::new(STATUS, label_type(), false),
+    ])
+}
+
+/// The fields of one `ML_FORECAST` step for a time column of type `time`
+/// (step times are timestamps of the same unit, or `Int64` microseconds).
+pub fn forecast_fields(time: &DataType) -> Fields {
+    let ts = match time {
+        t @ DataType::Timestamp(_, _) => t.clone(),
+        _ => DataType::Int64,
+    };
+    Fields::from(vec![
+        Field::new("timestamp", ts, true),
+        Field::new(FORECAST_VALUE, DataType::Float64, true),
+        Field::new(LOWER_BOUND, DataType::Float64, true),
+        Field::new(UPPER_BOUND, DataType::Float64, true),
+        Field::new(RMSE, DataType::Float64, true),
+        Field::new(AIC, DataType::Float64, true),
+    ])
+}
+
+/// `ML_FORECAST`'s list type: one struct of [`forecast_fields`] per step.
+pub fn forecast_list_type(time: &DataType) -> DataType {
+    DataType::List(Arc::new(Field::new(
+        "item",
+        DataType::Struct(forecast_fields(time)),
+        true,
+    )))
+}
+
+/// Azure's `{IsAnomaly, Score}` record.
+pub fn azure_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("IsAnomaly", DataType::Int64, false),
+        Field::new("Score", DataType::Float64, true),
+    ])
+}
+
 /// A validated call.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
 pub struct DetectSpec {
@@ -198,21 +252,12 @@ impl DetectSpec {
             )],
             Output::Forecast { name } => vec![Field::new(
                 name,
-                DataType::List(Arc::new(Field::new(
-                    "item",
-                    DataType::Struct(self.forecast_fields(input)?),
-                    true,
-                ))),
+                forecast_list_type(&self.time_type(input)?),
                 true,
             )],
-            Output::Azure { name } => vec![Field::new(
-                name,
-                DataType::Struct(Fields::from(vec![
-                    Field::new("IsAnomaly", DataType::Int64, false),
-                    Field::new("Score", DataType::Float64, true),
-                ])),
-                true,
-            )],
+            Output::Azure { name } => {
+                vec![Field::new(name, DataType::Struct(azure_fields()), true)]
+            }
         })
     }
 
@@ -237,35 +282,7 @@ impl DetectSpec {
         } else {
             DataType::Struct(self.attribution_fields())
         };
-        Ok(Fields::from(vec![
-            Field::new("timestamp", self.time_type(input)?, true),
-            Field::new("actual_value", actual, true),
-            Field::new(FORECAST_VALUE, DataType::Float64, true),
-            Field::new(LOWER_BOUND, DataType::Float64, true),
-            Field::new(UPPER_BOUND, DataType::Float64, true),
-            Field::new(IS_ANOMALY, DataType::Boolean, true),
-            Field::new(RMSE, DataType::Float64, true),
-            Field::new(AIC, DataType::Float64, true),
-            Field::new(SCORE, DataType::Float64, true),
-            Field::new(DIRECTION, label_type(), true),
-            Field::new(STATUS, label_type(), false),
-        ]))
-    }
-
-    /// The fields of one `ML_FORECAST` step.
-    pub fn forecast_fields(&self, input: &Schema) -> Result<Fields> {
-        let ts = match self.time_type(input)? {
-            t @ DataType::Timestamp(_, _) => t,
-            _ => DataType::Int64,
-        };
-        Ok(Fields::from(vec![
-            Field::new("timestamp", ts, true),
-            Field::new(FORECAST_VALUE, DataType::Float64, true),
-            Field::new(LOWER_BOUND, DataType::Float64, true),
-            Field::new(UPPER_BOUND, DataType::Float64, true),
-            Field::new(RMSE, DataType::Float64, true),
-            Field::new(AIC, DataType::Float64, true),
-        ]))
+        Ok(confluent_fields(self.time_type(input)?, actual))
     }
 
     /// Input columns the operator reads.
