@@ -20,6 +20,10 @@ cargo clippy --locked --all-targets -- -D warnings
 echo "== cargo clippy (guest components, wasm32-unknown-unknown)"
 cargo clippy --locked -p wasmad-guest -p wasmad-hostile-guest --target wasm32-unknown-unknown -- -D warnings
 
+echo "== Kafka-API broker for the Kafka tests (tansu, built once into a cache outside the clone)"
+WASMAD_TANSU="$(bash scripts/install-tansu.sh)"
+export WASMAD_TANSU
+
 echo "== cargo test"
 cargo test --locked
 

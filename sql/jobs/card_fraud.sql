@@ -1,8 +1,9 @@
--- Card fraud: a per-user rolling z-score of payment amounts; alerts go to a
--- file sink (alerts.json in the current directory). The payments come from
--- datagen here (200 users, one payment per user every 10 s of event time,
--- up to 5 s out of order); swap the WITH clause for a file or stdin source
--- to score real traffic. Run with --stats to log the event-to-alert latency:
+-- Card fraud: a per-user rolling z-score of payment amounts, read from the
+-- Kafka topic 'payments' (JSON, event time 'ts', up to 5 s out of order);
+-- alerts go to the topic 'fraud-alerts', keyed by user. The job runs until
+-- SIGINT/SIGTERM; with --checkpoint-dir a restart resumes exactly once.
+-- sql/jobs/payments_producer.sql fills 'payments' with generated traffic.
+-- Run with --stats to log the event-to-alert latency at the end:
 --   wasmad run sql/jobs/card_fraud.sql --stats --checkpoint-dir /tmp/fraud-ckpt
 CREATE TABLE payments (
   user_id STRING,
@@ -11,20 +12,12 @@ CREATE TABLE payments (
   injected BOOLEAN,
   WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
 ) WITH (
-  'connector' = 'datagen',
-  'keys' = '200',
-  'key.prefix' = 'user-',
-  'interval' = '10s',
-  'number-of-rows' = '100000',
-  'rows-per-second' = '0',
-  'seed' = '42',
-  'base' = '40',
-  'noise' = '4',
-  'spike.probability' = '0.001',
-  'spike.magnitude' = '60',
-  'dip.probability' = '0',
-  'shuffle' = '100',
-  'anomaly.start' = '40'
+  'connector' = 'kafka',
+  'topic' = 'payments',
+  'properties.bootstrap.servers' = '127.0.0.1:9092',
+  'properties.group.id' = 'card-fraud',
+  'scan.startup.mode' = 'earliest-offset',
+  'format' = 'json'
 );
 
 CREATE TABLE alerts (
@@ -35,7 +28,13 @@ CREATE TABLE alerts (
   score DOUBLE,
   severity STRING,
   injected BOOLEAN
-) WITH ('connector' = 'file', 'path' = 'alerts.json');
+) WITH (
+  'connector' = 'kafka',
+  'topic' = 'fraud-alerts',
+  'properties.bootstrap.servers' = '127.0.0.1:9092',
+  'format' = 'json',
+  'key.fields' = 'user_id'
+);
 
 INSERT INTO alerts
 SELECT user_id, ts, amount, round(forecast_value, 2), round(score, 2), severity, injected

@@ -8,62 +8,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers panic on purpose
 
+mod common;
+use common::*;
+
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wasmad"));
-    c.env_remove("RUST_BACKTRACE");
-    c
-}
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    bin()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("wasmad runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A fresh scratch directory under the target dir.
-fn scratch(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("stream-{name}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn sorted_lines(text: &str) -> Vec<String> {
-    let mut v: Vec<String> = text.lines().map(str::to_string).collect();
-    v.sort();
-    v
-}
-
-fn stat(err: &str, key: &str) -> u64 {
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("stats:"))
-        .unwrap_or_else(|| panic!("no stats in {err}"));
-    let field = line
-        .split_whitespace()
-        .find_map(|f| f.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key} in {line}"));
-    field.parse().unwrap()
-}
 
 #[test]
 fn the_datagen_sample_job_matches_its_golden_output() {
@@ -177,18 +128,6 @@ fn rows_behind_the_watermark_go_to_the_late_side_output_and_are_counted() {
     assert_eq!(scored + late, 20_000);
 }
 
-/// A seeded LCG: the kill points are the same every run.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-}
-
 const KILL_JOB: &str = "
 CREATE TABLE m (host STRING, ts TIMESTAMP(3), cpu DOUBLE, injected BOOLEAN,
   WATERMARK FOR ts AS ts - INTERVAL '30' MINUTE)
@@ -201,16 +140,6 @@ INSERT INTO out
 SELECT host, ts, cpu, forecast_value, score, is_anomaly, status
 FROM ML_DETECT_ANOMALIES(m, 'cpu', 'ts', '{\"partitionBy\":\"host\",\"window\":100,\"likelihood\":true}');
 ";
-
-fn spawn_job(dir: &Path, args: &[&str]) -> Child {
-    bin()
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
 
 #[test]
 fn killed_with_sigkill_at_random_points_the_job_resumes_exactly_once() {
@@ -276,16 +205,6 @@ fn killed_with_sigkill_at_random_points_the_job_resumes_exactly_once() {
     let got = sorted_lines(&std::fs::read_to_string(dir.join("out.json")).unwrap());
     assert_eq!(got.len(), want.len(), "rows lost or duplicated");
     assert!(got == want, "the interrupted run wrote different rows");
-}
-
-#[cfg(unix)]
-fn sigterm(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
 }
 
 #[cfg(unix)]
@@ -525,24 +444,6 @@ fn bad_jobs_are_refused_with_a_message_naming_the_problem() {
         );
         assert!(!err.contains("panicked"), "{err}");
     }
-}
-
-#[test]
-fn the_card_fraud_sample_alerts_on_injected_fraud_only() {
-    let dir = scratch("fraud");
-    let job = root().join("sql/jobs/card_fraud.sql");
-    let out = run_in(&dir, &["run", job.to_str().unwrap(), "--stats"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(err.contains("latency_p99_ms="), "{err}");
-    let alerts = std::fs::read_to_string(dir.join("alerts.json")).unwrap();
-    let n = alerts.lines().count();
-    assert!(n > 50, "{n} alerts");
-    assert!(
-        alerts.lines().all(|l| l.contains("\"injected\":true")),
-        "{alerts}"
-    );
-    assert_eq!(stat(&err, "rows_out"), n as u64);
 }
 
 #[test]

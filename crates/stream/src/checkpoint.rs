@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::eventtime::EventTimeState;
 
 const MAGIC: &[u8; 4] = b"WMCK";
-const VERSION: u16 = 1;
+const VERSION: u16 = 2;
 const FILE: &str = "checkpoint";
 
 /// One detector slot.
@@ -79,10 +79,10 @@ pub struct Checkpoint {
     pub buffer: Vec<u8>,
     /// Detector states.
     pub detectors: Vec<DetectorSlot>,
-    /// Sink position.
-    pub sink_position: u64,
+    /// Sink position (serialised by the sink).
+    pub sink_position: Vec<u8>,
     /// Late side-output sink position, if the job has one.
-    pub late_sink_position: Option<u64>,
+    pub late_sink_position: Option<Vec<u8>>,
     /// Counters carried across restarts: rows in, rows out, anomalies, late rows.
     pub counters: [u64; 4],
 }

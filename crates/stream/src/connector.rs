@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use crate::ddl::{TableDef, parse_duration_micros};
 use crate::error::{Error, Result};
+use crate::kafka;
 use crate::sink::{self, Sink};
 use crate::source::{self, Source};
 
 /// Every connector, for error messages.
-pub const CONNECTORS: [&str; 5] = ["datagen", "file", "stdin", "stdout", "webhook"];
+pub const CONNECTORS: [&str; 6] = ["datagen", "file", "kafka", "stdin", "stdout", "webhook"];
 
 /// Options every source accepts besides its own.
 const SOURCE_COMMON: [&str; 3] = ["connector", "late.sink", "idle-timeout"];
@@ -19,6 +20,7 @@ fn source_options(connector: &str) -> Option<&'static [&'static str]> {
     Some(match connector {
         "datagen" => &source::DATAGEN_OPTIONS,
         "file" => &source::FILE_OPTIONS,
+        "kafka" => &kafka::SOURCE_OPTIONS,
         "stdin" => &source::STDIN_OPTIONS,
         _ => return None,
     })
@@ -28,6 +30,7 @@ fn source_options(connector: &str) -> Option<&'static [&'static str]> {
 fn sink_options(connector: &str) -> Option<&'static [&'static str]> {
     Some(match connector {
         "file" => &sink::FILE_OPTIONS,
+        "kafka" => &kafka::SINK_OPTIONS,
         "stdout" => &sink::STDOUT_OPTIONS,
         "webhook" => &sink::WEBHOOK_OPTIONS,
         _ => return None,
@@ -158,10 +161,7 @@ fn unknown_connector(table: &TableDef) -> Error {
     Error::Option {
         table: table.name.clone(),
         connector: table.connector().to_string(),
-        message: format!(
-            "unknown connector; accepted: {} (kafka is not available in this build)",
-            CONNECTORS.join(", ")
-        ),
+        message: format!("unknown connector; accepted: {}", CONNECTORS.join(", ")),
     }
 }
 
@@ -171,7 +171,7 @@ pub fn build_source(table: &TableDef) -> Result<Box<dyn Source>> {
     let Some(own) = source_options(&connector) else {
         if sink_options(&connector).is_some() {
             return Err(Options::new(table).error(
-                "this connector writes rows and cannot be read from; sources: datagen, file, stdin",
+                "this connector writes rows and cannot be read from; sources: datagen, file, kafka, stdin",
             ));
         }
         return Err(unknown_connector(table));
@@ -182,6 +182,7 @@ pub fn build_source(table: &TableDef) -> Result<Box<dyn Source>> {
     match connector.as_str() {
         "datagen" => Ok(Box::new(source::Datagen::new(&opts)?)),
         "file" => Ok(Box::new(source::FileSource::new(&opts)?)),
+        "kafka" => Ok(Box::new(kafka::KafkaSource::new(&opts)?)),
         _ => Ok(Box::new(source::StdinSource::new(&opts)?)),
     }
 }
@@ -192,7 +193,7 @@ pub fn build_sink(table: &TableDef, default_format: sink::RowFormat) -> Result<B
     let Some(own) = sink_options(&connector) else {
         if source_options(&connector).is_some() {
             return Err(Options::new(table).error(
-                "this connector only reads rows and cannot be written to; sinks: file, stdout, webhook",
+                "this connector only reads rows and cannot be written to; sinks: file, kafka, stdout, webhook",
             ));
         }
         return Err(unknown_connector(table));
@@ -206,6 +207,7 @@ pub fn build_sink(table: &TableDef, default_format: sink::RowFormat) -> Result<B
     opts.check_known(&accepted, "sink")?;
     match connector.as_str() {
         "file" => Ok(Box::new(sink::FileSink::new(&opts)?)),
+        "kafka" => Ok(Box::new(kafka::KafkaSink::new(&opts)?)),
         "stdout" => Ok(Box::new(sink::StdoutSink::new(&opts, default_format)?)),
         _ => Ok(Box::new(sink::WebhookSink::new(&opts)?)),
     }

@@ -361,6 +361,7 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
     };
 
     let mut source: Box<dyn Source> = build_source(source_def)?;
+    source.open().await?;
     let time_col = source_def
         .watermark
         .as_ref()
@@ -409,9 +410,9 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
                 c.detectors.into_iter().map(Into::into).collect(),
                 &opts.backend,
             )?;
-            sink.sink.restore(Some(c.sink_position)).await?;
+            sink.sink.restore(Some(&c.sink_position)).await?;
             if let Some(l) = late_sink.as_mut() {
-                l.sink.restore(c.late_sink_position).await?;
+                l.sink.restore(c.late_sink_position.as_deref()).await?;
             }
             let [a, b, d, e] = c.counters;
             metrics.rows_in.store(a, Ordering::Relaxed);

@@ -29,6 +29,7 @@ pub mod ddl;
 pub mod error;
 pub mod eventtime;
 pub mod job;
+pub mod kafka;
 pub mod metrics;
 pub mod sink;
 pub mod source;

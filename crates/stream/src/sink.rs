@@ -39,10 +39,12 @@ pub trait Sink: Send {
     async fn write(&mut self, batch: &RecordBatch) -> Result<()>;
     /// Make everything written so far durable (or visible, for stdout).
     async fn flush(&mut self) -> Result<()>;
-    /// The position a checkpoint records (bytes for files).
-    fn position(&self) -> u64;
-    /// Go back to a checkpointed position (`None`: a fresh start).
-    async fn restore(&mut self, position: Option<u64>) -> Result<()>;
+    /// The position a checkpoint records, serialised (a byte length for
+    /// files, per-partition offsets for Kafka).
+    fn position(&self) -> Vec<u8>;
+    /// Open the sink, going back to a checkpointed position (`None`: a fresh
+    /// start).
+    async fn restore(&mut self, position: Option<&[u8]>) -> Result<()>;
     /// Rows that could not be delivered (webhook), counted.
     fn failed(&self) -> u64 {
         0
@@ -76,7 +78,7 @@ pub fn printable(batch: &RecordBatch) -> Result<RecordBatch> {
     )?)
 }
 
-fn encode(batch: &RecordBatch, format: RowFormat, header: bool) -> Result<Vec<u8>> {
+pub(crate) fn encode(batch: &RecordBatch, format: RowFormat, header: bool) -> Result<Vec<u8>> {
     let batch = printable(batch)?;
     let mut buf = Vec::new();
     match format {
@@ -95,7 +97,7 @@ fn encode(batch: &RecordBatch, format: RowFormat, header: bool) -> Result<Vec<u8
     Ok(buf)
 }
 
-fn row_format(opts: &Options<'_>, default: RowFormat) -> Result<RowFormat> {
+pub(crate) fn row_format(opts: &Options<'_>, default: RowFormat) -> Result<RowFormat> {
     let d = match default {
         RowFormat::Json => "json",
         RowFormat::Csv => "csv",
@@ -152,11 +154,11 @@ impl Sink for StdoutSink {
         std::io::stdout().lock().flush().map_err(Error::Stdout)
     }
 
-    fn position(&self) -> u64 {
-        self.rows
+    fn position(&self) -> Vec<u8> {
+        self.rows.to_le_bytes().to_vec()
     }
 
-    async fn restore(&mut self, _position: Option<u64>) -> Result<()> {
+    async fn restore(&mut self, _position: Option<&[u8]>) -> Result<()> {
         Ok(())
     }
 }
@@ -222,11 +224,11 @@ impl Sink for FileSink {
         Ok(())
     }
 
-    fn position(&self) -> u64 {
-        self.position
+    fn position(&self) -> Vec<u8> {
+        self.position.to_le_bytes().to_vec()
     }
 
-    async fn restore(&mut self, position: Option<u64>) -> Result<()> {
+    async fn restore(&mut self, position: Option<&[u8]>) -> Result<()> {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| self.io(e))?;
         }
@@ -236,7 +238,15 @@ impl Sink for FileSink {
             .open(&self.path)
             .map_err(|e| self.io(e))?;
         let len = file.metadata().map_err(|e| self.io(e))?.len();
-        let keep = position.unwrap_or(0);
+        let keep = match position {
+            None => 0,
+            Some(p) => u64::from_le_bytes(p.try_into().map_err(|_| {
+                Error::Checkpoint(format!(
+                    "file sink {}: the checkpointed position is not 8 bytes",
+                    self.path.display()
+                ))
+            })?),
+        };
         if len < keep {
             return Err(Error::Io(format!(
                 "file sink {}: the file holds {len} bytes but the checkpoint recorded {keep}; it was truncated or replaced outside the job",
@@ -382,11 +392,11 @@ impl Sink for WebhookSink {
         Ok(())
     }
 
-    fn position(&self) -> u64 {
-        self.sent
+    fn position(&self) -> Vec<u8> {
+        self.sent.to_le_bytes().to_vec()
     }
 
-    async fn restore(&mut self, _position: Option<u64>) -> Result<()> {
+    async fn restore(&mut self, _position: Option<&[u8]>) -> Result<()> {
         Ok(())
     }
 

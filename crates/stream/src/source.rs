@@ -49,6 +49,11 @@ pub trait Source: Send {
     fn partitions(&self) -> usize {
         1
     }
+    /// Connect and learn the partitions (before [`Source::partitions`] and
+    /// [`Source::seek`] are asked).
+    async fn open(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Up to `max_rows` rows that are available now.
     async fn poll(&mut self, max_rows: usize) -> Result<Polled>;
     /// The position after the last row returned, serialised.
@@ -420,7 +425,11 @@ pub enum Format {
     Csv,
 }
 
-fn parse_lines(schema: &SchemaRef, format: Format, data: &[u8]) -> Result<Vec<RecordBatch>> {
+pub(crate) fn parse_lines(
+    schema: &SchemaRef,
+    format: Format,
+    data: &[u8],
+) -> Result<Vec<RecordBatch>> {
     use datafusion::arrow::{csv, json};
     let mut out = Vec::new();
     match format {
@@ -445,11 +454,11 @@ fn parse_lines(schema: &SchemaRef, format: Format, data: &[u8]) -> Result<Vec<Re
     Ok(out)
 }
 
-fn concat(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
+pub(crate) fn concat(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch> {
     Ok(datafusion::arrow::compute::concat_batches(schema, batches)?)
 }
 
-fn format_option(opts: &Options<'_>, path: Option<&str>) -> Result<Format> {
+pub(crate) fn format_option(opts: &Options<'_>, path: Option<&str>) -> Result<Format> {
     let default = match path {
         Some(p) if p.ends_with(".csv") => "csv",
         _ => "json",
