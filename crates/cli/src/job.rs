@@ -63,7 +63,7 @@ pub async fn run(cli: &Cli, args: &JobArgs, sql: &str) -> Result<()> {
         let secs = report.elapsed.as_secs_f64().max(1e-9);
         let (p50, p99) = metrics.latency_percentiles().unwrap_or((0.0, 0.0));
         eprintln!(
-            "stats: rows_in={} rows_out={} anomalies={} late_rows={} epochs={} elapsed_s={:.3} throughput_rows_per_s={:.0} latency_p50_ms={:.3} latency_p99_ms={:.3} sink_failed_rows={}{}",
+            "stats: rows_in={} rows_out={} anomalies={} late_rows={} epochs={} elapsed_s={:.3} throughput_rows_per_s={:.0} latency_p50_ms={:.3} latency_p99_ms={:.3} sink_failed_rows={} keys={} checkpoint_ms={:.1} checkpoint_bytes={} rss_peak_mb={:.1}{}",
             report.rows_in,
             report.rows_out,
             report.anomalies,
@@ -74,6 +74,10 @@ pub async fn run(cli: &Cli, args: &JobArgs, sql: &str) -> Result<()> {
             p50 * 1e3,
             p99 * 1e3,
             metrics.sink_failures.load(Ordering::Relaxed),
+            metrics.keys.load(Ordering::Relaxed),
+            metrics.checkpoint_micros.load(Ordering::Relaxed) as f64 / 1e3,
+            metrics.checkpoint_bytes.load(Ordering::Relaxed),
+            peak_rss_mib(),
             if report.restored {
                 " (resumed from a checkpoint)"
             } else {
@@ -82,4 +86,16 @@ pub async fn run(cli: &Cli, args: &JobArgs, sql: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The process's peak resident set (VmHWM) in MiB; 0 where /proc is absent.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }

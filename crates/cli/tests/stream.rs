@@ -390,7 +390,7 @@ fn bad_jobs_are_refused_with_a_message_naming_the_problem() {
     let cases: Vec<(String, &str)> = vec![
         (
             format!("CREATE TABLE m (ts TIMESTAMP, v DOUBLE) WITH ('connector' = 'pulsar'); {q}"),
-            "unknown connector; accepted: datagen, file, stdin, stdout, webhook",
+            "unknown connector; accepted: datagen, file, kafka, stdin, stdout, webhook",
         ),
         (
             format!("CREATE TABLE m (ts TIMESTAMP, v DOUBLE) WITH ('connector' = 'file'); {q}"),

@@ -455,7 +455,12 @@ pub async fn run_job(script: &str, opts: JobOptions) -> Result<JobReport> {
                     let n = batch.num_rows();
                     got += n;
                     metrics.rows_in.fetch_add(n as u64, Ordering::Relaxed);
-                    if let Some(late) = event_time.push(partition, batch, now_us(Instant::now()))? {
+                    let mut arrived = now_us(Instant::now());
+                    if let Some(ms) = source.produced_at_ms() {
+                        let age_ms = wall_ms().saturating_sub(ms).max(0) as u64;
+                        arrived = arrived.saturating_sub(age_ms * 1000);
+                    }
+                    if let Some(late) = event_time.push(partition, batch, arrived)? {
                         write_late(
                             &mut late_sink,
                             &source_def.name,
@@ -680,4 +685,11 @@ fn detector_anomalies(plan: &Arc<dyn ExecutionPlan>) -> u64 {
         .into_iter()
         .map(detector_anomalies)
         .sum::<u64>()
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -279,6 +279,8 @@ struct Fetched {
     row_ends: Option<VecDeque<i64>>,
     /// The offset after the last record.
     after: i64,
+    /// The oldest record timestamp (ms since the Unix epoch).
+    oldest_ms: Option<i64>,
 }
 
 /// Rows from every partition of a topic.
@@ -295,6 +297,8 @@ pub struct KafkaSource {
     ready: VecDeque<Fetched>,
     /// The last round of fetches found nothing: the next one long-polls.
     idle: bool,
+    /// The oldest record timestamp of the rows last handed out.
+    produced_ms: Option<i64>,
 }
 
 impl KafkaSource {
@@ -346,6 +350,7 @@ impl KafkaSource {
             parts: Vec::new(),
             ready: VecDeque::new(),
             idle: false,
+            produced_ms: None,
         })
     }
 
@@ -378,12 +383,15 @@ impl KafkaSource {
             let mut data: Vec<u8> = Vec::new();
             let mut after = p.fetch;
             let mut row_ends: VecDeque<i64> = VecDeque::with_capacity(records.len());
+            let mut oldest_ms: Option<i64> = None;
             for r in records {
                 if p.end.is_some_and(|e| r.offset >= e) {
                     break;
                 }
                 after = r.offset + 1;
                 // A record without a value (a tombstone) carries no row.
+                let ms = r.record.timestamp.timestamp_millis();
+                oldest_ms = Some(oldest_ms.map_or(ms, |o| o.min(ms)));
                 if let Some(v) = r.record.value {
                     row_ends.push_back(after);
                     data.extend_from_slice(&v);
@@ -413,6 +421,7 @@ impl KafkaSource {
                 rows: batch,
                 row_ends,
                 after,
+                oldest_ms,
             });
         }
         self.idle = !any;
@@ -476,6 +485,7 @@ impl Source for KafkaSource {
             return Ok(Polled::Pending);
         };
         let part = front.part;
+        self.produced_ms = front.oldest_ms;
         let n = front.rows.num_rows();
         // At most `max_rows` (an epoch's worth), when rows map to records.
         let batch = match front.row_ends.as_mut() {
@@ -536,6 +546,10 @@ impl Source for KafkaSource {
             p.fetch = next;
         }
         Ok(())
+    }
+
+    fn produced_at_ms(&self) -> Option<i64> {
+        self.produced_ms
     }
 
     fn lag(&self) -> Option<u64> {
@@ -792,23 +806,44 @@ impl Sink for KafkaSink {
     }
 
     async fn flush(&mut self) -> Result<()> {
-        for (i, pc) in self.parts.iter().enumerate() {
-            let records = std::mem::take(&mut self.pending[i]);
-            let mut it = records.into_iter().peekable();
-            while it.peek().is_some() {
-                let chunk: Vec<Record> = it.by_ref().take(PRODUCE_RECORDS).collect();
-                let offsets = pc.produce(chunk, self.compression).await.map_err(|e| {
-                    self.broker.err(
-                        &format!("cannot produce to partition {}", pc.partition()),
-                        e,
-                    )
-                })?;
-                if let Some(last) = offsets.last() {
-                    self.ends[i] = last + 1;
+        // Every partition at once; each partition's chunks in order.
+        let compression = self.compression;
+        let sends = self
+            .parts
+            .iter()
+            .zip(self.pending.iter_mut())
+            .map(|(pc, pending)| {
+                let records = std::mem::take(pending);
+                let pc = Arc::clone(pc);
+                async move {
+                    let mut end = None;
+                    let mut it = records.into_iter().peekable();
+                    while it.peek().is_some() {
+                        let chunk: Vec<Record> = it.by_ref().take(PRODUCE_RECORDS).collect();
+                        let offsets = pc
+                            .produce(chunk, compression)
+                            .await
+                            .map_err(|e| (pc.partition(), e))?;
+                        end = offsets.last().map(|o| o + 1).or(end);
+                    }
+                    Ok::<_, (i32, rskafka::client::error::Error)>(end)
+                }
+            });
+        let results = futures::future::join_all(sends).await;
+        let mut first_error = None;
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(Some(end)) => self.ends[i] = end,
+                Ok(None) => {}
+                Err((p, e)) => {
+                    first_error.get_or_insert_with(|| {
+                        self.broker
+                            .err(&format!("cannot produce to partition {p}"), e)
+                    });
                 }
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     fn position(&self) -> Vec<u8> {

@@ -60,6 +60,13 @@ pub trait Source: Send {
     fn offset(&self) -> Vec<u8>;
     /// Continue after `offset` (from a checkpoint).
     fn seek(&mut self, offset: &[u8]) -> Result<()>;
+    /// When the rows last returned were produced, in milliseconds since the
+    /// Unix epoch (the oldest of them), where the source knows it (Kafka
+    /// record timestamps): event-to-output latency then counts from there,
+    /// not from the poll that read them.
+    fn produced_at_ms(&self) -> Option<i64> {
+        None
+    }
     /// Rows known to be available but not yet read (consumer lag), if known.
     fn lag(&self) -> Option<u64> {
         None
