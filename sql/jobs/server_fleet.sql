@@ -2,8 +2,9 @@
 -- metric; alert only when two or more metrics of a host are anomalous in the
 -- same reading (same host and timestamp). Three ML_DETECT_ANOMALIES calls are
 -- nested, each renaming its flag; no GROUP BY is needed, so the job streams.
--- datagen injects host-wide incidents ('anomaly.correlated') besides
--- single-metric blips, which must not alert.
+-- The readings come from the Kafka topic 'fleet-metrics' (filled by
+-- sql/jobs/fleet_producer.sql: host-wide incidents besides single-metric
+-- blips, which must not alert); alerts go to the topic 'fleet-alerts'.
 --   wasmad run sql/jobs/server_fleet.sql --stats
 CREATE TABLE fleet (
   host STRING,
@@ -14,20 +15,11 @@ CREATE TABLE fleet (
   injected BOOLEAN,
   WATERMARK FOR ts AS ts - INTERVAL '1' MINUTE
 ) WITH (
-  'connector' = 'datagen',
-  'keys' = '20',
-  'key.prefix' = 'host-',
-  'interval' = '15s',
-  'number-of-rows' = '40000',
-  'rows-per-second' = '0',
-  'seed' = '5',
-  'base' = '50',
-  'noise' = '2',
-  'seasonality' = '5',
-  'spike.probability' = '0.002',
-  'dip.probability' = '0',
-  'spike.magnitude' = '30',
-  'anomaly.correlated' = '0.5'
+  'connector' = 'kafka',
+  'topic' = 'fleet-metrics',
+  'properties.bootstrap.servers' = '127.0.0.1:9092',
+  'scan.startup.mode' = 'earliest-offset',
+  'format' = 'json'
 );
 
 CREATE TABLE alerts (
@@ -39,7 +31,13 @@ CREATE TABLE alerts (
   cpu_anomaly BOOLEAN,
   mem_anomaly BOOLEAN,
   net_anomaly BOOLEAN
-) WITH ('connector' = 'stdout');
+) WITH (
+  'connector' = 'kafka',
+  'topic' = 'fleet-alerts',
+  'properties.bootstrap.servers' = '127.0.0.1:9092',
+  'format' = 'json',
+  'key.fields' = 'host'
+);
 
 INSERT INTO alerts
 SELECT host, ts, cpu, mem, net, cpu_anomaly, mem_anomaly, is_anomaly AS net_anomaly

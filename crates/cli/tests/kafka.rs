@@ -7,7 +7,8 @@
 //! - A Kafka-to-Kafka job killed with SIGKILL at 10+ seeded points and
 //!   restarted each time leaves the sink topic with exactly the rows of an
 //!   uninterrupted run.
-//! - The card-fraud sample runs unchanged but for the broker address.
+//! - The card-fraud and server-fleet samples (and their producers) run
+//!   unchanged but for the broker address.
 //! - Bad Kafka DDL (unreachable broker, missing topic, bad options) is
 //!   refused with a message naming the option.
 //!
@@ -261,40 +262,44 @@ fn killed_with_sigkill_at_random_points_a_kafka_job_leaves_every_row_once_in_its
     assert_same_rows(&got, &want);
 }
 
+/// Run a sample pair from `sql/jobs` against `broker`: the producer to its
+/// end, then the (unbounded) job until its metrics show all `rows` of
+/// `source` read and no lag, then SIGTERM. Returns the job's stderr.
 #[cfg(unix)]
-#[test]
-fn the_card_fraud_sample_reads_payments_from_kafka_and_alerts_to_a_topic() {
-    let broker = Broker::start();
-    broker.create_topic("payments", 3);
-    broker.create_topic("fraud-alerts", 1);
-    let dir = scratch("kafka-fraud");
-    let sample = |name: &str| {
-        std::fs::read_to_string(root().join("sql/jobs").join(name))
+fn run_sample(
+    broker: &Broker,
+    name: &str,
+    producer: &str,
+    job: &str,
+    source: &str,
+    rows: u64,
+) -> String {
+    let dir = scratch(&format!("kafka-{name}"));
+    let sample = |file: &str| {
+        std::fs::read_to_string(root().join("sql/jobs").join(file))
             .unwrap()
             .replace("127.0.0.1:9092", &broker.addr)
     };
-    let err = run_ok(&dir, "producer.sql", &sample("payments_producer.sql"), &[]);
-    let produced = stat(&err, "rows_out");
-    assert_eq!(produced, 100_000);
-
-    // The fraud job is unbounded: it runs until SIGTERM.
-    std::fs::write(dir.join("fraud.sql"), sample("card_fraud.sql")).unwrap();
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
+    let err = run_ok(&dir, "producer.sql", &sample(producer), &[]);
+    assert_eq!(stat(&err, "rows_out"), rows);
+    std::fs::write(dir.join("job.sql"), sample(job)).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
     let child = spawn_job(
         &dir,
-        &["run", "fraud.sql", "--stats", "--metrics-addr", &addr],
+        &["run", "job.sql", "--stats", "--metrics-addr", &addr],
     );
     let t0 = Instant::now();
     loop {
         assert!(
             t0.elapsed() < Duration::from_secs(60),
-            "the job did not read every payment"
+            "{name}: the job did not read every row"
         );
         std::thread::sleep(Duration::from_millis(200));
         if let Some(m) = scrape(&addr)
-            && m.contains("wasmad_source_rows_total{source=\"payments\"} 100000\n")
-            && m.contains("wasmad_consumer_lag{source=\"payments\"} 0\n")
+            && m.contains(&format!(
+                "wasmad_source_rows_total{{source=\"{source}\"}} {rows}\n"
+            ))
+            && m.contains(&format!("wasmad_consumer_lag{{source=\"{source}\"}} 0\n"))
         {
             break;
         }
@@ -304,6 +309,23 @@ fn the_card_fraud_sample_reads_payments_from_kafka_and_alerts_to_a_topic() {
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("latency_p99_ms="), "{err}");
+    err
+}
+
+#[cfg(unix)]
+#[test]
+fn the_card_fraud_sample_reads_payments_from_kafka_and_alerts_to_a_topic() {
+    let broker = Broker::start();
+    broker.create_topic("payments", 3);
+    broker.create_topic("fraud-alerts", 1);
+    let err = run_sample(
+        &broker,
+        "fraud",
+        "payments_producer.sql",
+        "card_fraud.sql",
+        "payments",
+        100_000,
+    );
     let alerts = broker.records("fraud-alerts");
     assert!(alerts.len() > 50, "{} alerts", alerts.len());
     assert!(
@@ -312,6 +334,35 @@ fn the_card_fraud_sample_reads_payments_from_kafka_and_alerts_to_a_topic() {
             .all(|(_, _, v)| v.contains("\"injected\":true")),
         "{alerts:?}"
     );
+    assert_eq!(stat(&err, "rows_out"), alerts.len() as u64);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_server_fleet_sample_alerts_to_a_topic_when_two_metrics_of_a_host_agree() {
+    let broker = Broker::start();
+    broker.create_topic("fleet-metrics", 4);
+    broker.create_topic("fleet-alerts", 2);
+    let err = run_sample(
+        &broker,
+        "fleet",
+        "fleet_producer.sql",
+        "server_fleet.sql",
+        "fleet",
+        40_000,
+    );
+    let alerts = broker.records("fleet-alerts");
+    assert!(alerts.len() > 10, "{} alerts", alerts.len());
+    for (_, key, line) in &alerts {
+        let flags = ["cpu_anomaly", "mem_anomaly", "net_anomaly"]
+            .iter()
+            .filter(|f| line.contains(&format!("\"{f}\":true")))
+            .count();
+        assert!(flags >= 2, "{line}");
+        // Keyed by host: the key is the host of the row.
+        let key = key.as_ref().unwrap();
+        assert!(line.starts_with(&key[..key.len() - 1]), "{key} {line}");
+    }
     assert_eq!(stat(&err, "rows_out"), alerts.len() as u64);
 }
 

@@ -447,23 +447,6 @@ fn bad_jobs_are_refused_with_a_message_naming_the_problem() {
 }
 
 #[test]
-fn the_server_fleet_sample_alerts_when_two_metrics_agree() {
-    let dir = scratch("fleet");
-    let job = root().join("sql/jobs/server_fleet.sql");
-    let out = run_in(&dir, &["run", job.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
-    assert!(text.lines().count() > 10, "{text}");
-    for line in text.lines() {
-        let flags = ["cpu_anomaly", "mem_anomaly", "net_anomaly"]
-            .iter()
-            .filter(|f| line.contains(&format!("\"{f}\":true")))
-            .count();
-        assert!(flags >= 2, "{line}");
-    }
-}
-
-#[test]
 fn plain_select_jobs_read_stdin_and_write_stdout() {
     let dir = scratch("stdin");
     std::fs::write(
