@@ -320,11 +320,7 @@ impl ChangePoint {
 
     /// [`ChangePoint::params`] with a fresh [`Common`].
     pub fn read(reader: &Reader<'_>) -> Result<(Common, ChangePointParams)> {
-        let mut common = Common {
-            threshold: 0.0,
-            min_training_size: 0,
-            direction: Direction::Both,
-        };
+        let mut common = Common::ZERO;
         let p = ChangePoint::params(reader, &mut common)?;
         Ok((common, p))
     }

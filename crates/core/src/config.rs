@@ -259,6 +259,16 @@ pub struct Common {
     pub direction: Direction,
 }
 
+impl Common {
+    /// All zero, both directions: the starting point for algorithms whose own
+    /// parameter reader fills the common keys with its defaults.
+    pub const ZERO: Common = Common {
+        threshold: 0.0,
+        min_training_size: 0,
+        direction: Direction::Both,
+    };
+}
+
 /// The common keys with an algorithm's defaults.
 pub fn common_specs(threshold: f64, min_training_size: u64) -> Vec<ParamSpec> {
     vec![

@@ -275,11 +275,7 @@ impl SpikeDip {
 
     /// [`SpikeDip::params`] with a fresh [`Common`].
     pub fn read(reader: &Reader<'_>) -> Result<(Common, SpikeDipParams)> {
-        let mut common = Common {
-            threshold: 0.0,
-            min_training_size: 0,
-            direction: Direction::Both,
-        };
+        let mut common = Common::ZERO;
         let p = SpikeDip::params(reader, &mut common)?;
         Ok((common, p))
     }
