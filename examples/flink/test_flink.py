@@ -465,6 +465,140 @@ def test_sql_matches_wasmad_query(component, cli, tmp_path):
     assert any(r["status"] == "skipped" for r in host.values())
 
 
+MV_SERIES = 3
+MV_PER_SERIES = 300
+
+
+def write_multivariate_csv(path: Path) -> None:
+    """Keys interleaved in time order, two correlated columns, spikes in one
+    column at a time, empty fields and NaNs; seeded."""
+    rng = random.Random(20261203)
+    start = 1_700_000_000
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        for j in range(MV_PER_SERIES):
+            ts = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start + 60 * j))
+            for s in range(MV_SERIES):
+                cpu = 40.0 + 5 * s + rng.gauss(0, 2)
+                mem = 0.5 * cpu + rng.gauss(0, 1)
+                if rng.random() < 0.02:
+                    cpu += rng.choice((-1, 1)) * rng.uniform(15, 30)
+                elif rng.random() < 0.02:
+                    mem += rng.uniform(10, 20)
+                cells = [repr(cpu), repr(mem)]
+                r = rng.random()
+                if r < 0.02:
+                    cells[rng.randrange(2)] = "" if r < 0.01 else "NaN"
+                w.writerow([f"s{s}", ts, *cells])
+
+
+# {a} is the attribution: the host's is a struct of each column's share
+# (high + low), Flink's the detector's (high, low) pairs as an ARRAY<DOUBLE>.
+MV_QUERY = """SELECT 'robust' AS run, series, ts, cpu, mem, forecast_value, lower_bound,
+       upper_bound, score, is_anomaly, direction, status, {a}
+FROM ML_DETECT_ANOMALIES(metrics, 'cpu,mem', 'ts',
+  '{{"algorithm":"robust","window":40,"threshold":3.5,"partitionBy":"series"}}')
+UNION ALL
+SELECT 'rcf' AS run, series, ts, cpu, mem, forecast_value, lower_bound, upper_bound, score,
+       is_anomaly, direction, status, {a}
+FROM ML_DETECT_ANOMALIES(metrics, 'cpu,mem', 'ts',
+  '{{"algorithm":"rcf","numberOfTrees":20,"subSampleSize":64,"partitionBy":"series"}}')"""
+HOST_ATTRIBUTION = "attribution.cpu AS a_cpu, attribution.mem AS a_mem"
+FLINK_ATTRIBUTION = (
+    "attribution[1] + attribution[2] AS a_cpu, attribution[3] + attribution[4] AS a_mem"
+)
+MV_COLUMNS = [
+    "run",
+    "series",
+    "ts",
+    "cpu",
+    "mem",
+    "forecast_value",
+    "lower_bound",
+    "upper_bound",
+    "score",
+    "is_anomaly",
+    "direction",
+    "status",
+    "a_cpu",
+    "a_mem",
+]
+
+
+def test_sql_multivariate_matches_wasmad_query(component, cli, tmp_path):
+    """Two value columns (``'cpu,mem'``), robust and rcf, per key: Flink and
+    ``wasmad query`` give the same rows bit for bit, each column's
+    attribution included."""
+    data = tmp_path / "mv.csv"
+    write_multivariate_csv(data)
+    floats = [
+        "cpu",
+        "mem",
+        "forecast_value",
+        "lower_bound",
+        "upper_bound",
+        "score",
+        "a_cpu",
+        "a_mem",
+    ]
+
+    host_sql = (
+        "CREATE EXTERNAL TABLE metrics "
+        "(series VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, cpu DOUBLE, mem DOUBLE) "
+        f"STORED AS CSV LOCATION '{data}' OPTIONS ('format.has_header' 'false');\n"
+        + MV_QUERY.format(a=HOST_ATTRIBUTION)
+    )
+    p = subprocess.run(
+        [cli, "--format", "csv", "--module", component, "query", host_sql],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, f"wasmad query failed:\n{p.stderr}"
+    host = {}
+    for r in csv.DictReader(p.stdout.splitlines()):
+        row = {
+            "run": r["run"],
+            "series": r["series"],
+            "ts": r["ts"],
+            **{c: _f(r[c]) for c in floats},
+            "is_anomaly": {"true": True, "false": False}[r["is_anomaly"]],
+            "direction": r["direction"] or None,
+            "status": r["status"],
+        }
+        assert _key(row) not in host
+        host[_key(row)] = _canon(row)
+    assert len(host) == 2 * MV_SERIES * MV_PER_SERIES, "the host returned too few rows"
+
+    _, t_env = wf.make_env(PARALLELISM, component)
+    t_env.execute_sql(
+        "CREATE TABLE metrics (series STRING, ts TIMESTAMP(3), cpu DOUBLE, mem DOUBLE) WITH ("
+        f"'connector' = 'filesystem', 'path' = '{data}', 'format' = 'csv', "
+        "'csv.empty-string-as-null' = 'true')"
+    )
+    table = wf.sql_query(t_env, MV_QUERY.format(a=FLINK_ATTRIBUTION), component, batch_size=50)
+    names = table.get_schema().get_field_names()
+    assert names == MV_COLUMNS
+    flink = {}
+    with table.execute().collect() as results:
+        for r in results:
+            row = dict(zip(names, r, strict=True))
+            row["ts"] = row["ts"].isoformat()
+            flink[_key(row)] = _canon(row)
+
+    assert flink.keys() == host.keys(), (
+        f"row sets differ: only in Flink {sorted(flink.keys() - host.keys())[:5]}, "
+        f"only in the host {sorted(host.keys() - flink.keys())[:5]}"
+    )
+    for k in sorted(host):
+        assert flink[k] == host[k], f"{k}: Flink {flink[k]} != host {host[k]}"
+    for run in ("robust", "rcf"):
+        rows = [r for r in host.values() if r["run"] == run]
+        assert sum(r["is_anomaly"] for r in rows) >= 3, f"{run}: too few anomalies"
+        assert sum(r["a_cpu"] is not None for r in rows) > MV_SERIES * MV_PER_SERIES // 2, run
+    assert any(r["status"] == "skipped" for r in host.values())
+
+
 def test_bad_config_is_a_planning_error(component):
     env, t_env = wf.make_env(PARALLELISM, component)
     t_env.execute_sql(
