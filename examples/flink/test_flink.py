@@ -1,16 +1,20 @@
 """ML_DETECT_ANOMALIES on a local Flink mini-cluster (parallelism 2) against the Rust host.
 
-- Every parity vector (tests/vectors, written by the Rust host) runs through
-  the keyed operator in one job, one Flink key per (vector, key id), with
-  batches of 7 rows and 2 live detectors per task, so most flushes rebuild the
-  key's detector from its checkpointed snapshot bytes; every output row must
-  match the vector bit for bit (f64s) and exactly (flags).
+- Every parity vector (tests/vectors, written by the Rust host; widths 1 to
+  3) runs through the keyed operator twice in one job, as two Flink keys per
+  (vector, key id): once with the values in numeric columns, once in one
+  ARRAY<DOUBLE> column, with small batches and 2 live detectors per task, so
+  most flushes rebuild the key's detector from its checkpointed snapshot
+  bytes; every output row must match the vector bit for bit (f64s and the
+  extras columns) and exactly (flags), and the two copies each other.
 - The same SQL text runs through Flink (``sql_query``) and through
   ``wasmad query`` (the Rust host) on one CSV with several keys, NULLs, NaNs
-  and spikes; every row must match bit for bit.
+  and spikes; every row must match bit for bit. Likewise for two value
+  columns (``'cpu,mem'``, robust and rcf), attribution included.
 - A job killed half way (an injected failure) restarts from its last
   checkpoint, rebuilding detectors from the snapshot bytes in Flink state,
   and still gives the vectors' outputs exactly.
+- Bad value columns are planning errors naming the column.
 - Throughput through the job (rows/s), checked against the bindings run in
   this process.
 

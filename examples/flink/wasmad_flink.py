@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
+import itertools
 import json
 import math
 import os
@@ -634,6 +635,12 @@ def detect_anomalies(
     in_type = stream.get_type()
     if isinstance(in_type, ExternalTypeInfo):  # from StreamTableEnvironment.to_data_stream
         in_type = in_type._type_info
+        if isinstance(in_type, RowTypeInfo) and any(
+            _element_type(t) is not None for t in in_type.get_field_types()
+        ):
+            # PyFlink 2.3 cannot key a table's stream with an ARRAY column
+            # (its ExternalTypeInfo round trip fails): re-type it as plain Rows.
+            stream = stream.map(lambda r: r, output_type=in_type).name("rows")
     if not isinstance(in_type, RowTypeInfo):
         raise DetectorConfigError(f"input must be a stream of named Rows, got {in_type}")
     names = list(in_type.get_field_names())
@@ -718,6 +725,7 @@ def ml_detect_anomalies(
     cfg = {} if config is None else json.loads(config) if isinstance(config, str) else config
     if not isinstance(cfg, dict):
         raise DetectorConfigError(f"config must be a JSON object, got {config!r}")
+    table = _decimals_as_double(table)
     stream = t_env.to_data_stream(table)
     out = detect_anomalies(
         stream, cfg, value_columns, time_column, module, extras=extras, **options
@@ -725,9 +733,28 @@ def ml_detect_anomalies(
     return t_env.from_data_stream(out)
 
 
+def _decimals_as_double(table: Any) -> Any:
+    """``table`` with its DECIMAL columns cast to DOUBLE: PyFlink's DataStream
+    conversion carries DECIMAL(p, s) as a legacy type that the keyed
+    operator's planning rejects."""
+    from pyflink.table import DataTypes
+    from pyflink.table.expressions import col
+    from pyflink.table.types import DecimalType
+
+    schema = table.get_schema()
+    names = schema.get_field_names()
+    decimals = {c for c in names if isinstance(schema.get_field_data_type(c), DecimalType)}
+    if not decimals:
+        return table
+    return table.select(
+        *(col(c).cast(DataTypes.DOUBLE()).alias(c) if c in decimals else col(c) for c in names)
+    )
+
+
 # ------------------------------------------------------------------ SQL shape
 
 _CALL = re.compile(r"\bML_DETECT_ANOMALIES\s*\(", re.IGNORECASE)
+_VIEWS = itertools.count()  # one temporary view per call, never reused
 
 
 def _split_call(sql: str, start: int) -> tuple[list[str], int]:
@@ -772,7 +799,7 @@ def sql_query(t_env: Any, sql: str, module: str, **options: Any) -> Any:
     column one numeric column, a list ``'cpu,mem'``, or one ARRAY column) becomes the keyed
     operator over ``input``, registered as a temporary view that takes the
     call's place in the statement. Returns the statement's ``Table``."""
-    out, pos, n = [], 0, 0
+    out, pos = [], 0
     for m in _CALL.finditer(sql):
         if m.start() < pos:
             continue
@@ -787,8 +814,7 @@ def sql_query(t_env: Any, sql: str, module: str, **options: Any) -> Any:
         value_cols = _literal(args[1], "value_column")
         time_col = _literal(args[2], "time_column")
         config = _literal(args[3], "config") if len(args) == 4 else None
-        view = f"__ml_detect_anomalies_{id(sql) & 0xFFFF:x}_{n}"
-        n += 1
+        view = f"__ml_detect_anomalies_{next(_VIEWS)}"
         t_env.create_temporary_view(
             view, ml_detect_anomalies(t_env, table, value_cols, time_col, config, module, **options)
         )
