@@ -161,7 +161,7 @@ def check_against_vectors(
     batch); returns how many rows were missing."""
     by_name = {v["name"]: v for v in vs}
     seen = set()
-    extras_checked = 0
+    extras_checked: set[tuple[str, str]] = set()
     for r in out:
         v = by_name[r.vector]
         i = r.idx
@@ -202,9 +202,9 @@ def check_against_vectors(
             else:
                 got_bits = [bits(x) for x in got]
                 assert got_bits == want, f"{where}: {name} {got_bits} != {want}"
-                extras_checked += 1
-    if any(v["extras"] for v in vs):
-        assert extras_checked > 0, "no row carried extras"
+                extras_checked.add((r.vector, name))
+    want_extras = {(v["name"], e["name"]) for v in vs for e in v["extras"]}
+    assert extras_checked == want_extras, f"never compared: {want_extras - extras_checked}"
     missing = [(v["name"], i) for v in vs for i in range(v["rows"]) if (v["name"], i) not in seen]
     if unflushed_tail:
         for v in vs:
