@@ -282,10 +282,6 @@ def _value(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
-def _nullable(x: float) -> float | None:
-    return None if x != x else x
-
-
 class DetectAnomalies(KeyedProcessFunction):
     """One wasmad detector per key, fed batch by batch, checkpointed.
 
@@ -315,7 +311,8 @@ class DetectAnomalies(KeyedProcessFunction):
     (microseconds) field. ``value_names`` name the value fields in error
     messages. Output: every input field, then :data:`OUTPUT_COLUMNS`, then
     one :data:`EXTRA_TYPE` field per name in ``extras`` (the detector's
-    output of that name for the row; NULL when it gives none or only NaN).
+    output of that name for the row; NULL when it gives none or the row is
+    not scored).
     """
 
     def __init__(
@@ -508,20 +505,23 @@ class DetectAnomalies(KeyedProcessFunction):
         status = r.status.tolist()
         severity = r.severity.tolist()
         prob = r.probability.tolist() if r.probability is not None else None
-        extras = [_extra_rows(r.extras.get(name), n) for name in self.extras]
+        # NULL unless the row is scored, as in the host (an 'ok' row may
+        # still hold NaN, e.g. rcf's forecast: it stays NaN).
+        ok = (r.status == "ok").tolist()
+        extras = [_extra_rows(r.extras.get(name), ok) for name in self.extras]
         names = self.output_names
         for i, row in enumerate(rows):
             out = Row(
                 *row,
-                _nullable(forecast[i]),
-                _nullable(lower[i]),
-                _nullable(upper[i]),
-                _nullable(score[i]),
+                forecast[i] if ok[i] else None,
+                lower[i] if ok[i] else None,
+                upper[i] if ok[i] else None,
+                score[i] if ok[i] else None,
                 anomaly[i],
                 direction[i],
                 status[i],
                 severity[i],
-                None if prob is None else _nullable(prob[i]),
+                prob[i] if prob is not None and ok[i] else None,
                 *(e[i] for e in extras),
             )
             if names is not None:
@@ -549,15 +549,12 @@ class DetectAnomalies(KeyedProcessFunction):
             yield out
 
 
-def _extra_rows(a: Any, n: int) -> list:
-    """One extras output as a list per row (NULL where all of a row's values
-    are NaN, i.e. the row was not scored, or where the detector gives none)."""
+def _extra_rows(a: Any, ok: list[bool]) -> list:
+    """One extras output as a list per row: NULL where the row is not scored
+    (status not 'ok', as the host's attribution) or the detector gives none."""
     if a is None:
-        return [None] * n
-    import numpy as np
-
-    empty = np.isnan(a).all(axis=1).tolist()
-    return [None if empty[i] else row for i, row in enumerate(a.tolist())]
+        return [None] * len(ok)
+    return [row if ok[i] else None for i, row in enumerate(a.tolist())]
 
 
 def _detector_config(config: Mapping[str, Any] | str) -> str:
