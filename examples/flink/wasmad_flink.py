@@ -485,9 +485,10 @@ class DetectAnomalies(KeyedProcessFunction):
             r = d.process(values, ts)  # the one boundary crossing for this batch
         except self._wasmad.InvalidInput as e:
             cols = ",".join(self.value_names)
+            width = values.shape[1] if values.ndim == 2 else 1
             raise ValueError(
-                f"ML_DETECT_ANOMALIES: value column(s) '{cols}' (key {key}, {values.shape[1] if values.ndim == 2 else 1} "
-                f"values per row): {e}"
+                f"ML_DETECT_ANOMALIES: value column(s) '{cols}' (key {key}, {width} values per "
+                f"row): {e}"
             ) from None
 
         self._snapshot.update(d.snapshot())
@@ -619,8 +620,8 @@ def detect_anomalies(
 
     ``value_fields``: a numeric field, several (a list or ``'cpu,mem'``) for
     a multivariate detector, or one array field of numbers whose elements are
-    a row's values (:func:`check_value_columns` checks them). ``extras``: False, no
-    extras columns; True, one :data:`EXTRA_TYPE` column per extra output the
+    a row's values (:func:`check_value_columns` checks them). ``extras``:
+    False, no extras columns; True, one :data:`EXTRA_TYPE` column per extra output the
     detector gives for this config and width (``attribution`` for ``rcf`` and
     ``robust``; ``rmse``, ``aic`` and, with ``forecastSteps``, ``forecast``
     for ``arima``); or the names of the columns to add (needed with a config
