@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
+import itertools
 import json
 import math
 import os
@@ -53,7 +54,18 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 BINDINGS_SRC = os.path.join(REPO, "bindings", "python", "src")
 
 from pyflink.common import Row, Types  # noqa: E402
-from pyflink.common.typeinfo import ExternalTypeInfo, RowTypeInfo, TypeInformation  # noqa: E402
+from pyflink.common.typeinfo import (  # noqa: E402
+    BasicArrayTypeInfo,
+    BasicType,
+    BasicTypeInfo,
+    ExternalTypeInfo,
+    ListTypeInfo,
+    LocalTimeTypeInfo,
+    ObjectArrayTypeInfo,
+    PrimitiveArrayTypeInfo,
+    RowTypeInfo,
+    TypeInformation,
+)
 from pyflink.datastream import (  # noqa: E402
     DataStream,
     KeyedProcessFunction,
@@ -94,6 +106,130 @@ _MAX_TS = (1 << 63) - 1
 
 class DetectorConfigError(ValueError):
     """A bad argument to ML_DETECT_ANOMALIES (raised while planning the job)."""
+
+
+#: Type of every extras column: the detector's ``per_row`` values of that
+#: output for the row (``attribution``: a (high, low) pair per value column).
+EXTRA_TYPE = Types.BASIC_ARRAY(Types.DOUBLE())
+
+_NUMERIC = {
+    BasicType.BYTE: "TINYINT",
+    BasicType.SHORT: "SMALLINT",
+    BasicType.INT: "INT",
+    BasicType.LONG: "BIGINT",
+    BasicType.BIG_INT: "BIGINT",
+    BasicType.FLOAT: "FLOAT",
+    BasicType.DOUBLE: "DOUBLE",
+    BasicType.BIG_DEC: "DECIMAL",
+}
+_OTHER = {
+    BasicType.STRING: "STRING",
+    BasicType.BOOLEAN: "BOOLEAN",
+    BasicType.CHAR: "CHAR",
+    BasicType.INSTANT: "TIMESTAMP_LTZ",
+}
+ACCEPTED_VALUES = (
+    "accepted: a numeric column (TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE or DECIMAL), "
+    "a comma-separated list of them ('cpu,mem') for a multivariate detector, or one ARRAY "
+    "column of numbers (e.g. ARRAY<DOUBLE>) holding each row's values"
+)
+
+
+def _element_type(t: TypeInformation) -> TypeInformation | None:
+    if isinstance(t, (BasicArrayTypeInfo, PrimitiveArrayTypeInfo, ObjectArrayTypeInfo)):
+        return t._element_type
+    if isinstance(t, ListTypeInfo):
+        return t.elem_type
+    return None
+
+
+def _is_number(t: TypeInformation) -> bool:
+    return isinstance(t, BasicTypeInfo) and t._basic_type in _NUMERIC
+
+
+def sql_type_name(t: TypeInformation) -> str:
+    """A field's type as SQL spells it (for error messages)."""
+    if isinstance(t, BasicTypeInfo) and not isinstance(t, LocalTimeTypeInfo):
+        b = t._basic_type
+        return _NUMERIC.get(b) or _OTHER.get(b) or b.value
+    elem = _element_type(t)
+    if elem is not None:
+        return f"ARRAY<{sql_type_name(elem)}>"
+    if isinstance(t, LocalTimeTypeInfo):
+        return {"LOCAL_DATE": "DATE", "LOCAL_TIME": "TIME"}.get(t._time_type.name, "TIMESTAMP")
+    if isinstance(t, RowTypeInfo):
+        return "ROW<...>"
+    return str(t)
+
+
+def check_value_columns(
+    value_fields: str | Sequence[str], names: Sequence[str], types: Sequence[TypeInformation]
+) -> tuple[list[str], bool]:
+    """Check the value-column argument against the input: returns the column
+    names and whether it is one ARRAY column (whose elements are a row's
+    values) rather than numeric columns (one value each). Raises
+    :class:`DetectorConfigError` naming the column and what is accepted."""
+    arg = value_fields if isinstance(value_fields, str) else ",".join(value_fields)
+    fields = (
+        [f.strip() for f in value_fields.split(",")]
+        if isinstance(value_fields, str)
+        else [f.strip() for f in value_fields]
+    )
+    if not fields or any(not f for f in fields):
+        raise DetectorConfigError(
+            f"ML_DETECT_ANOMALIES: value column argument '{arg}' has an empty column name; give "
+            "a column name such as 'value' (or 'cpu,mem' for a multivariate detector)"
+        )
+    arrays = []
+    for f in fields:
+        if f not in names:
+            raise DetectorConfigError(
+                f"ML_DETECT_ANOMALIES: no column '{f}' in the input (value column argument "
+                f"'{arg}'); it has {', '.join(names)}"
+            )
+        t = types[list(names).index(f)]
+        elem = _element_type(t)
+        if elem is not None and _is_number(elem):
+            arrays.append(f)
+        elif not _is_number(t):
+            raise DetectorConfigError(
+                f"ML_DETECT_ANOMALIES: value column '{f}' has type {sql_type_name(t)}; "
+                f"{ACCEPTED_VALUES}"
+                + ("; CAST it if it holds numbers as text" if sql_type_name(t) == "STRING" else "")
+            )
+    if arrays and len(fields) > 1:
+        t = types[list(names).index(arrays[0])]
+        raise DetectorConfigError(
+            f"ML_DETECT_ANOMALIES: value column '{arrays[0]}' is an {sql_type_name(t)} in the "
+            f"list '{arg}': give an ARRAY column alone (its elements are the row's values), or "
+            "list numeric columns only"
+        )
+    return fields, bool(arrays)
+
+
+def probe_detector(config: Mapping[str, Any] | str, width: int, module: str, what: str) -> dict:
+    """Create a detector from ``config`` and score one empty row of ``width``
+    values: a bad config or a width the detector does not take is a planning
+    error (naming ``what``, the value columns); returns the extras the
+    detector gives, name -> values per row."""
+    _import_bindings()
+    import numpy as np
+    import wasmad
+
+    try:
+        d = wasmad.Detector(_detector_config(config), module=find_module(module))
+    except wasmad.InvalidConfig as e:
+        raise DetectorConfigError(f"ML_DETECT_ANOMALIES: {e}") from None
+    try:
+        r = d.process(np.full((1, width), np.nan), np.zeros(1, dtype=np.int64))
+    except wasmad.InvalidInput as e:
+        raise DetectorConfigError(
+            f"ML_DETECT_ANOMALIES: {what} give{'s' if width == 1 else ''} {width} "
+            f"value{'s' if width != 1 else ''} per row, which this detector does not take: {e}"
+        ) from None
+    finally:
+        d.close()
+    return {name: int(a.shape[1]) for name, a in r.extras.items()}
 
 
 def find_module(module: str) -> str:
@@ -146,10 +282,6 @@ def _value(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
-def _nullable(x: float) -> float | None:
-    return None if x != x else x
-
-
 class DetectAnomalies(KeyedProcessFunction):
     """One wasmad detector per key, fed batch by batch, checkpointed.
 
@@ -172,9 +304,15 @@ class DetectAnomalies(KeyedProcessFunction):
 
     ``config``: the detector config (dict or JSON string), or a callable
     from the key to a config. ``value_fields``: the position of the value
-    field, or several for a multivariate detector. ``time_field``: the
-    position of a TIMESTAMP, DATE or integer (microseconds) field. Output:
-    every input field, then :data:`OUTPUT_COLUMNS`.
+    field, or several for a multivariate detector; with ``value_array``, the
+    position of one array field whose elements are the row's values (every
+    row of a key must hold as many; a NULL array or element is a missing
+    value). ``time_field``: the position of a TIMESTAMP, DATE or integer
+    (microseconds) field. ``value_names`` name the value fields in error
+    messages. Output: every input field, then :data:`OUTPUT_COLUMNS`, then
+    one :data:`EXTRA_TYPE` field per name in ``extras`` (the detector's
+    output of that name for the row; NULL when it gives none or the row is
+    not scored).
     """
 
     def __init__(
@@ -187,6 +325,9 @@ class DetectAnomalies(KeyedProcessFunction):
         batch_size: int = 1024,
         max_delay_ms: int | None = 1000,
         cache_size: int = 1024,
+        value_array: bool = False,
+        value_names: Sequence[str] | None = None,
+        extras: Sequence[str] = (),
     ) -> None:
         if batch_size < 1:
             raise DetectorConfigError(f"batch_size must be >= 1, got {batch_size}")
@@ -196,6 +337,11 @@ class DetectAnomalies(KeyedProcessFunction):
             raise DetectorConfigError(f"max_delay_ms must be >= 1 or None, got {max_delay_ms}")
         self.config = config
         self.value_fields = [value_fields] if isinstance(value_fields, int) else list(value_fields)
+        if value_array and len(self.value_fields) != 1:
+            raise DetectorConfigError("value_array takes the position of one array field")
+        self.value_array = value_array
+        self.value_names = list(value_names) if value_names else [str(f) for f in self.value_fields]
+        self.extras = list(extras)
         self.time_field = time_field
         self.module = module
         self.batch_size = batch_size
@@ -223,6 +369,9 @@ class DetectAnomalies(KeyedProcessFunction):
         self._generation = runtime_context.get_state(
             ValueStateDescriptor("wasmad-generation", Types.LONG())
         )
+        # Values per row of the key (an array value column: fixed by its first
+        # non-NULL array, then checked on every row).
+        self._width = runtime_context.get_state(ValueStateDescriptor("wasmad-width", Types.INT()))
         # Rows buffered per key since its last flush, kept in memory only: it
         # paces batches and timers; after a restore it restarts at 0, which at
         # most delays a key's next flush (the rows themselves are in state).
@@ -278,6 +427,31 @@ class DetectAnomalies(KeyedProcessFunction):
             old.close()
         return d
 
+    def _array_values(self, key: Any, rows: list) -> Any:
+        """The (n, width) values of an array value column; every row of a key
+        must hold the same number of values. None when the key's width is
+        not known yet and every array of the batch is NULL."""
+        np = self._np
+        vf = self.value_fields[0]
+        arrays = [r[vf] for r in rows]
+        known = self._width.value()
+        widths = sorted({len(a) for a in arrays if a is not None} | ({known} if known else set()))
+        if len(widths) > 1 or widths == [0]:
+            raise ValueError(
+                f"ML_DETECT_ANOMALIES: value column '{self.value_names[0]}' holds "
+                f"{' and '.join(map(str, widths))} values in rows of key {key}; every row of a "
+                "key must hold the same number of values (the detector's width), at least 1"
+            )
+        if not widths:
+            return None
+        width = widths[0]
+        if known != width:
+            self._width.update(width)
+        nan_row = [math.nan] * width
+        return np.array(
+            [nan_row if a is None else [_value(x) for x in a] for a in arrays], dtype=np.float64
+        ).reshape(len(rows), width)
+
     def _flush(self, key: Any):
         np = self._np
         rows = list(self._rows.get() or ())
@@ -285,13 +459,15 @@ class DetectAnomalies(KeyedProcessFunction):
         self._pending.pop(key, None)
         if not rows:
             return
-        generation = self._generation.value() or 0
-        d = self._detector(key, generation)
-
         n = len(rows)
         tf = self.time_field
         times = [time_micros(r[tf]) for r in rows]
-        if len(self.value_fields) == 1:
+        if self.value_array:
+            values = self._array_values(key, rows)
+            if values is None:  # only NULL arrays so far: missing values, nothing to learn
+                yield from self._emit_skipped(rows)
+                return
+        elif len(self.value_fields) == 1:
             vf = self.value_fields[0]
             values = np.fromiter((_value(r[vf]) for r in rows), dtype=np.float64, count=n)
         else:
@@ -303,7 +479,17 @@ class DetectAnomalies(KeyedProcessFunction):
             values[missing_time] = np.nan
         ts = np.fromiter((0 if t is None else t for t in times), dtype=np.int64, count=n)
 
-        r = d.process(values, ts)  # the one boundary crossing for this batch
+        generation = self._generation.value() or 0
+        d = self._detector(key, generation)
+        try:
+            r = d.process(values, ts)  # the one boundary crossing for this batch
+        except self._wasmad.InvalidInput as e:
+            cols = ",".join(self.value_names)
+            width = values.shape[1] if values.ndim == 2 else 1
+            raise ValueError(
+                f"ML_DETECT_ANOMALIES: value column(s) '{cols}' (key {key}, {width} values per "
+                f"row): {e}"
+            ) from None
 
         self._snapshot.update(d.snapshot())
         self._generation.update(generation + 1)
@@ -320,23 +506,56 @@ class DetectAnomalies(KeyedProcessFunction):
         status = r.status.tolist()
         severity = r.severity.tolist()
         prob = r.probability.tolist() if r.probability is not None else None
+        # NULL unless the row is scored, as in the host (an 'ok' row may
+        # still hold NaN, e.g. rcf's forecast: it stays NaN).
+        ok = (r.status == "ok").tolist()
+        extras = [_extra_rows(r.extras.get(name), ok) for name in self.extras]
         names = self.output_names
         for i, row in enumerate(rows):
             out = Row(
                 *row,
-                _nullable(forecast[i]),
-                _nullable(lower[i]),
-                _nullable(upper[i]),
-                _nullable(score[i]),
+                forecast[i] if ok[i] else None,
+                lower[i] if ok[i] else None,
+                upper[i] if ok[i] else None,
+                score[i] if ok[i] else None,
                 anomaly[i],
                 direction[i],
                 status[i],
                 severity[i],
-                None if prob is None else _nullable(prob[i]),
+                prob[i] if prob is not None and ok[i] else None,
+                *(e[i] for e in extras),
             )
             if names is not None:
                 out.set_field_names(names)
             yield out
+
+    def _emit_skipped(self, rows: list):
+        names = self.output_names
+        for row in rows:
+            out = Row(
+                *row,
+                None,
+                None,
+                None,
+                None,
+                False,
+                None,
+                "skipped",
+                None,
+                None,
+                *(None for _ in self.extras),
+            )
+            if names is not None:
+                out.set_field_names(names)
+            yield out
+
+
+def _extra_rows(a: Any, ok: list[bool]) -> list:
+    """One extras output as a list per row: NULL where the row is not scored
+    (status not 'ok', as the host's attribution) or the detector gives none."""
+    if a is None:
+        return [None] * len(ok)
+    return [row if ok[i] else None for i, row in enumerate(a.tolist())]
 
 
 def _detector_config(config: Mapping[str, Any] | str) -> str:
@@ -390,23 +609,61 @@ def detect_anomalies(
     *,
     key_fields: Sequence[str] | None = None,
     key_selector: Callable[[Row], str] | None = None,
+    extras: bool | Sequence[str] = False,
     **options: Any,
 ) -> DataStream:
     """``stream`` (named ``Row`` fields) keyed and scored: every input field,
-    then :data:`OUTPUT_COLUMNS`. Keys come from ``key_selector`` (a function
-    of the row returning a string), else ``key_fields``, else the config's
-    ``partitionBy``; with none, one model sees every row (in one task)."""
+    then :data:`OUTPUT_COLUMNS`, then the extras columns. Keys come from
+    ``key_selector`` (a function of the row returning a string), else
+    ``key_fields``, else the config's ``partitionBy``; with none, one model
+    sees every row (in one task).
+
+    ``value_fields``: a numeric field, several (a list or ``'cpu,mem'``) for
+    a multivariate detector, or one array field of numbers whose elements are
+    a row's values (:func:`check_value_columns` checks them). ``extras``:
+    False, no extras columns; True, one :data:`EXTRA_TYPE` column per extra output the
+    detector gives for this config and width (``attribution`` for ``rcf`` and
+    ``robust``; ``rmse``, ``aic`` and, with ``forecastSteps``, ``forecast``
+    for ``arima``); or the names of the columns to add (needed with a config
+    callable; NULL for a key whose detector gives no such output).
+
+    A plain config (not a callable) is checked here, before the job runs, by
+    creating a detector and scoring one empty row of the value columns' width.
+    """
     in_type = stream.get_type()
     if isinstance(in_type, ExternalTypeInfo):  # from StreamTableEnvironment.to_data_stream
         in_type = in_type._type_info
+        if isinstance(in_type, RowTypeInfo) and any(
+            _element_type(t) is not None for t in in_type.get_field_types()
+        ):
+            # PyFlink 2.3 cannot key a table's stream with an ARRAY column
+            # (its ExternalTypeInfo round trip fails): re-type it as plain Rows.
+            stream = stream.map(lambda r: r, output_type=in_type).name("rows")
     if not isinstance(in_type, RowTypeInfo):
         raise DetectorConfigError(f"input must be a stream of named Rows, got {in_type}")
-    names = in_type.get_field_names()
-    fields = [value_fields] if isinstance(value_fields, str) else list(value_fields)
-    for f in [*fields, time_field]:
-        if f not in names:
-            raise DetectorConfigError(f"no column '{f}' in the input; it has {', '.join(names)}")
-    clash = [c for c in OUTPUT_COLUMNS if c in names]
+    names = list(in_type.get_field_names())
+    types = list(in_type.get_field_types())
+    fields, value_array = check_value_columns(value_fields, names, types)
+    if time_field not in names:
+        raise DetectorConfigError(
+            f"ML_DETECT_ANOMALIES: no column '{time_field}' in the input (time column); it has "
+            f"{', '.join(names)}"
+        )
+    width = 1 if value_array else len(fields)
+    what = f"value column{'s' if len(fields) > 1 else ''} '{','.join(fields)}'"
+    found = None if callable(config) else probe_detector(config, width, module, what)
+    if extras is True:
+        if found is None:
+            raise DetectorConfigError(
+                "extras=True reads the extras from the config; with a config callable, name "
+                "them: extras=['attribution']"
+            )
+        extra_names = list(found)
+    elif extras is False or extras is None:
+        extra_names = []
+    else:
+        extra_names = [extras] if isinstance(extras, str) else list(extras)
+    clash = [c for c in [*OUTPUT_COLUMNS, *extra_names] if c in names]
     if clash:
         raise DetectorConfigError(
             f"the input already has column(s) {', '.join(clash)}, which the function adds"
@@ -423,15 +680,22 @@ def detect_anomalies(
                     f"partitionBy column '{f}' is not in the input; it has {', '.join(names)}"
                 )
         key_selector = _key_selector([names.index(f) for f in key_fields])
+    out_names = names + list(OUTPUT_COLUMNS) + extra_names
     out_type: TypeInformation = Types.ROW_NAMED(
-        list(names) + list(OUTPUT_COLUMNS),
-        list(in_type.get_field_types()) + list(OUTPUT_TYPES),
+        out_names, types + list(OUTPUT_TYPES) + [EXTRA_TYPE] * len(extra_names)
     )
     # Rows may arrive without field names (a Row built positionally): index them.
     fn = DetectAnomalies(
-        config, [names.index(f) for f in fields], names.index(time_field), module, **options
+        config,
+        [names.index(f) for f in fields],
+        names.index(time_field),
+        module,
+        value_array=value_array,
+        value_names=fields,
+        extras=extra_names,
+        **options,
     )
-    fn.output_names = list(names) + list(OUTPUT_COLUMNS)
+    fn.output_names = out_names
     return (
         stream.key_by(key_selector, key_type=Types.STRING())
         .process(fn, output_type=out_type)
@@ -446,30 +710,49 @@ def ml_detect_anomalies(
     time_column: str,
     config: Mapping[str, Any] | str | None,
     module: str,
+    *,
+    extras: bool | Sequence[str] = True,
     **options: Any,
 ) -> Any:
     """The table-valued function: a ``Table`` in, a ``Table`` out (every input
-    column, then :data:`OUTPUT_COLUMNS`), keyed by ``partitionBy``. The
-    detector config is checked here, while planning, by creating one."""
-    _import_bindings()
-    import wasmad
-
+    column, then :data:`OUTPUT_COLUMNS`, then, by default, one ARRAY<DOUBLE>
+    column per extra output the detector gives, such as ``attribution``),
+    keyed by ``partitionBy``. ``value_columns``: ``'value'``, ``'cpu,mem'``,
+    or one ARRAY column. The detector config and the value columns are
+    checked here, while planning."""
     cfg = {} if config is None else json.loads(config) if isinstance(config, str) else config
     if not isinstance(cfg, dict):
         raise DetectorConfigError(f"config must be a JSON object, got {config!r}")
-    try:
-        wasmad.Detector(_detector_config(cfg), module=find_module(module)).close()
-    except wasmad.InvalidConfig as e:
-        raise DetectorConfigError(f"ML_DETECT_ANOMALIES: {e}") from None
-    fields = [c.strip() for c in value_columns.split(",") if c.strip()]
+    table = _decimals_as_double(table)
     stream = t_env.to_data_stream(table)
-    out = detect_anomalies(stream, cfg, fields, time_column, module, **options)
+    out = detect_anomalies(
+        stream, cfg, value_columns, time_column, module, extras=extras, **options
+    )
     return t_env.from_data_stream(out)
+
+
+def _decimals_as_double(table: Any) -> Any:
+    """``table`` with its DECIMAL columns cast to DOUBLE: PyFlink's DataStream
+    conversion carries DECIMAL(p, s) as a legacy type that the keyed
+    operator's planning rejects."""
+    from pyflink.table import DataTypes
+    from pyflink.table.expressions import col
+    from pyflink.table.types import DecimalType
+
+    schema = table.get_schema()
+    names = schema.get_field_names()
+    decimals = {c for c in names if isinstance(schema.get_field_data_type(c), DecimalType)}
+    if not decimals:
+        return table
+    return table.select(
+        *(col(c).cast(DataTypes.DOUBLE()).alias(c) if c in decimals else col(c) for c in names)
+    )
 
 
 # ------------------------------------------------------------------ SQL shape
 
 _CALL = re.compile(r"\bML_DETECT_ANOMALIES\s*\(", re.IGNORECASE)
+_VIEWS = itertools.count()  # one temporary view per call, never reused
 
 
 def _split_call(sql: str, start: int) -> tuple[list[str], int]:
@@ -510,10 +793,11 @@ def _literal(arg: str, what: str) -> str:
 def sql_query(t_env: Any, sql: str, module: str, **options: Any) -> Any:
     """Run one ``SELECT`` in the Rust host's shape on Flink: each
     ``ML_DETECT_ANOMALIES(input, 'value_column', 'time_column' [, 'config'])``
-    (``input`` a table/view name or a parenthesised subquery) becomes the keyed
+    (``input`` a table/view name or a parenthesised subquery; the value
+    column one numeric column, a list ``'cpu,mem'``, or one ARRAY column) becomes the keyed
     operator over ``input``, registered as a temporary view that takes the
     call's place in the statement. Returns the statement's ``Table``."""
-    out, pos, n = [], 0, 0
+    out, pos = [], 0
     for m in _CALL.finditer(sql):
         if m.start() < pos:
             continue
@@ -528,8 +812,7 @@ def sql_query(t_env: Any, sql: str, module: str, **options: Any) -> Any:
         value_cols = _literal(args[1], "value_column")
         time_col = _literal(args[2], "time_column")
         config = _literal(args[3], "config") if len(args) == 4 else None
-        view = f"__ml_detect_anomalies_{id(sql) & 0xFFFF:x}_{n}"
-        n += 1
+        view = f"__ml_detect_anomalies_{next(_VIEWS)}"
         t_env.create_temporary_view(
             view, ml_detect_anomalies(t_env, table, value_cols, time_col, config, module, **options)
         )
