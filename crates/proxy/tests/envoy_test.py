@@ -15,9 +15,16 @@ plugin configuration:
 and a fourth listener without the filter (for --bench). Then asserts: normal
 requests are tagged x-anomaly: false after warm-up, spikes true with a large
 score, per-route models are separate, a missing header is skipped, reject
-answers 503 for the spike only, and upstream latency spikes are flagged. Last,
-two invalid plugin configurations must each stop Envoy from starting, with
-our message naming the bad key in Envoy's log.
+answers 503 for the spike only, and upstream latency spikes are flagged.
+
+A second Envoy replays every parity vector (tests/vectors/*.json) twice, one
+plugin (a fresh detector) per vector and run, one request per row, and
+compares every output (forecast, lower, upper, score, probability, extras such
+as attribution: exactOutputs bit patterns; the flag byte; the key count; the
+logged effective config) with the vector's, bit for bit.
+
+Last, four invalid plugin configurations must each stop Envoy from starting,
+with our message naming the bad key in Envoy's log.
 
 With --bench N it also times N sequential keep-alive requests through the
 filtered and unfiltered listeners and prints the per-request difference.
