@@ -22,7 +22,13 @@ fn vectors() -> Vec<(String, Value)> {
         .map(|p| {
             let text = std::fs::read_to_string(&p).expect("read");
             let v: Value = serde_json::from_str(&text).expect("json");
-            (p.file_stem().unwrap().to_string_lossy().into_owned(), v)
+            (
+                p.file_stem()
+                    .expect("a file name")
+                    .to_string_lossy()
+                    .into_owned(),
+                v,
+            )
         })
         .collect()
 }
@@ -72,7 +78,7 @@ fn every_vector_replays_one_request_at_a_time() {
             Models::new(v["config"].as_str().expect("config"), width, 10_000).expect("models");
         assert_eq!(
             m.effective_config(),
-            v["effective_config"].as_str().unwrap(),
+            v["effective_config"].as_str().expect("effective_config"),
             "{name}"
         );
         let mut got: std::collections::HashMap<String, Vec<String>> = Default::default();
@@ -105,7 +111,10 @@ fn every_vector_replays_one_request_at_a_time() {
         let flags: Vec<String> = strs(&v, "flags");
         assert_eq!(col("x-anomaly-flags"), flags, "{name}: flags");
         let extras = v["extras"].as_array().cloned().unwrap_or_default();
-        let names: Vec<&str> = extras.iter().map(|e| e["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = extras
+            .iter()
+            .map(|e| e["name"].as_str().expect("extra name"))
+            .collect();
         if names.is_empty() {
             assert!(col("x-anomaly-extras").is_empty(), "{name}: no extras");
         } else {
@@ -117,7 +126,10 @@ fn every_vector_replays_one_request_at_a_time() {
             );
         }
         for e in &extras {
-            let h = format!("x-anomaly-extra-{}-bits", e["name"].as_str().unwrap());
+            let h = format!(
+                "x-anomaly-extra-{}-bits",
+                e["name"].as_str().expect("extra name")
+            );
             let flat: Vec<String> = col(&h)
                 .iter()
                 .flat_map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>())
