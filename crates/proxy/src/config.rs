@@ -15,12 +15,17 @@ pub const KEYS: &[&str] = &[
     "rejectStatus",
     "maxKeys",
     "tagUpstream",
+    "width",
+    "timestamp",
+    "exactOutputs",
 ];
 
 /// The default `rejectStatus`: 429 Too Many Requests.
 pub const DEFAULT_REJECT_STATUS: u32 = 429;
 /// The default `maxKeys`.
 pub const DEFAULT_MAX_KEYS: usize = 10_000;
+/// The largest `width` (values per request).
+pub const MAX_WIDTH: usize = 1024;
 
 /// The per-request number that is scored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +92,15 @@ pub struct Config {
     /// forwarded upstream (replacing any the client sent). Costs about 4 us
     /// of Envoy CPU per request, so off unless asked for.
     pub tag_upstream: bool,
+    /// Values per request (the metric carries this many comma-separated
+    /// numbers): 1 for the univariate algorithms, more for rcf and robust.
+    pub width: usize,
+    /// The request header holding the row's event time (integer
+    /// microseconds since the Unix epoch); `None`: Envoy's clock.
+    pub timestamp: Option<String>,
+    /// Also send the detector's exact outputs (f64 bit patterns, the flag
+    /// byte, the key count, the extras) as headers.
+    pub exact_outputs: bool,
 }
 
 impl Config {
@@ -130,16 +144,38 @@ impl Config {
                 ));
             }
         };
+        let width = match map.get("width") {
+            None => 1,
+            Some(v) => match v.as_u64() {
+                Some(n @ 1..) if n <= MAX_WIDTH as u64 => n as usize,
+                _ => {
+                    return Err(Error::Config(format!(
+                        "'width' must be an integer from 1 to {MAX_WIDTH} (values per request), got {v}"
+                    )));
+                }
+            },
+        };
         // Build one detector and score one row with it: a config this filter
-        // cannot use (e.g. a multivariate algorithm) fails here, not per request.
+        // cannot use (e.g. a univariate algorithm with width 2) fails here,
+        // not per request.
         let mut probe = Detector::from_config(&detector)
             .map_err(|e| Error::Config(format!("'detector': {e}")))?;
+        let zeros = vec![0.0; width];
         probe
-            .process(&Input::univariate(&[0], &[0.0]), &mut Scores::default())
+            .process(
+                &Input {
+                    timestamps: &[0],
+                    values: &zeros,
+                    width,
+                    keys: &[],
+                },
+                &mut Scores::default(),
+            )
             .map_err(|e| {
                 Error::Config(format!(
-                    "'detector': algorithm '{}' cannot score one number per request ({})",
+                    "'detector': algorithm '{}' cannot score {width} number{} per request ({})",
                     probe.algorithm(),
+                    if width == 1 { "" } else { "s" },
                     e.message()
                 ))
             })?;
@@ -195,16 +231,26 @@ impl Config {
                 }
             },
         };
-        let tag_upstream = match map.get("tagUpstream") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(v) => {
-                return Err(Error::Config(format!(
-                    "'tagUpstream' must be true or false, got {}",
-                    kind(v)
-                )));
-            }
+        let tag_upstream = optional_bool(&map, "tagUpstream")?;
+        let exact_outputs = optional_bool(&map, "exactOutputs")?;
+        let timestamp = match optional_str(&map, "timestamp")? {
+            None => None,
+            Some(s) => match s.strip_prefix("header:") {
+                Some(name) if valid_header_name(name) => Some(name.to_ascii_lowercase()),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "'timestamp': '{s}' is not a timestamp source; accepted: \"header:<name>\" \
+                         (a request header holding integer microseconds since the Unix epoch)"
+                    )));
+                }
+            },
         };
+        if width > 1 && metric == Metric::RequestDuration {
+            return Err(Error::Config(format!(
+                "'width': {width} needs a header metric carrying {width} comma-separated numbers; \
+                 \"request_duration\" is one number"
+            )));
+        }
         if tag_upstream && !metric.at_request() {
             return Err(Error::Config(
                 "'tagUpstream': true needs a metric known when the request arrives \
@@ -220,6 +266,9 @@ impl Config {
             reject_status,
             max_keys,
             tag_upstream,
+            width,
+            timestamp,
+            exact_outputs,
         })
     }
 }
@@ -269,6 +318,17 @@ fn optional_str<'a>(map: &'a Map<String, Value>, key: &str) -> Result<Option<&'a
         Some(Value::String(s)) => Ok(Some(s)),
         Some(v) => Err(Error::Config(format!(
             "'{key}' must be a string, got {}",
+            kind(v)
+        ))),
+    }
+}
+
+fn optional_bool(map: &Map<String, Value>, key: &str) -> Result<bool> {
+    match map.get(key) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(v) => Err(Error::Config(format!(
+            "'{key}' must be true or false, got {}",
             kind(v)
         ))),
     }

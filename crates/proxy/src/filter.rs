@@ -10,7 +10,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action as Flow, ContextType, LogLevel, MetricType};
 
 use crate::config::{Action, Config, KeyBy, Metric};
-use crate::models::{Models, Verdict, parse_number};
+use crate::models::{Models, Verdict, parse_row};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -84,8 +84,18 @@ struct Plugin {
 }
 
 impl Plugin {
-    fn score(&self, key: &[u8], value: Option<f64>, at: SystemTime) -> Verdict {
-        let verdict = match self.models.borrow_mut().score(key, value, micros(at)) {
+    /// Score one row (`None`: no usable row, skipped) at `timestamp_us`;
+    /// with `exactOutputs`, also the exact-output headers.
+    fn score(
+        &self,
+        key: &[u8],
+        values: Option<&[f64]>,
+        timestamp_us: Option<i64>,
+    ) -> (Verdict, Vec<(String, String)>) {
+        let mut models = self.models.borrow_mut();
+        // A missing or malformed timestamp header skips the row.
+        let values = values.filter(|_| timestamp_us.is_some());
+        let verdict = match models.score(key, values, timestamp_us.unwrap_or_default()) {
             Ok(v) => v,
             Err(e) => {
                 log(LogLevel::Error, &e.to_string());
@@ -93,7 +103,12 @@ impl Plugin {
             }
         };
         self.counters.count(&verdict);
-        verdict
+        let exact = if self.config.exact_outputs {
+            models.exact_headers()
+        } else {
+            Vec::new()
+        };
+        (verdict, exact)
     }
 }
 
@@ -112,7 +127,7 @@ impl RootContext for Root {
             .and_then(|b| String::from_utf8(b).ok())
             .unwrap_or_default();
         let plugin = Config::parse(&text).and_then(|config| {
-            let models = Models::new(&config.detector, config.max_keys)?;
+            let models = Models::new(&config.detector, config.width, config.max_keys)?;
             Ok(Plugin {
                 config,
                 models: RefCell::new(models),
@@ -128,11 +143,15 @@ impl RootContext for Root {
                 log(
                     LogLevel::Info,
                     &format!(
-                        "configured (root_id '{root_id}'): metric {:?}, action {:?}, keyBy {:?}, detector {}",
+                        "configured (root_id '{root_id}'): metric {:?}, width {}, timestamp {:?}, \
+                         action {:?}, keyBy {:?}, exactOutputs {}, effective detector config {}",
                         plugin.config.metric,
+                        plugin.config.width,
+                        plugin.config.timestamp,
                         plugin.config.action,
                         plugin.config.key_by,
-                        plugin.config.detector
+                        plugin.config.exact_outputs,
+                        plugin.models.borrow().effective_config()
                     ),
                 );
                 self.plugin = Some(Rc::new(plugin));
@@ -154,7 +173,9 @@ impl RootContext for Root {
             plugin: self.plugin.clone(),
             key: Vec::new(),
             start: None,
+            timestamp: None,
             verdict: None,
+            exact: Vec::new(),
         }))
     }
 }
@@ -165,7 +186,12 @@ struct Request {
     key: Vec<u8>,
     /// When the request headers arrived (`None`: our request phase never ran).
     start: Option<SystemTime>,
+    /// The row's event time (microseconds): the `timestamp` header's, or
+    /// `None` when that header is configured but missing or not an integer.
+    timestamp: Option<i64>,
     verdict: Option<Verdict>,
+    /// With `exactOutputs`: the exact-output headers of the scored row.
+    exact: Vec<(String, String)>,
 }
 
 impl Context for Request {}
@@ -178,6 +204,18 @@ impl Request {
         );
         set("x-anomaly-score", verdict.score_text().as_deref());
         set("x-anomaly-status", Some(verdict.status()));
+        for (name, value) in &self.exact {
+            set(name, Some(value));
+        }
+    }
+
+    /// The row's timestamp at `at`: the `timestamp` header's value when one is
+    /// configured (`None` if missing or not an integer), else `at`.
+    fn timestamp_at(&self, plugin: &Plugin, at: SystemTime) -> Option<i64> {
+        match (&plugin.config.timestamp, self.timestamp) {
+            (Some(_), t) => t,
+            (None, _) => Some(micros(at)),
+        }
     }
 }
 
@@ -202,28 +240,33 @@ impl HttpContext for Request {
             }
             KeyBy::Header(name) => self.get_http_request_header_bytes(name).unwrap_or_default(),
         };
+        if let Some(name) = &plugin.config.timestamp {
+            self.timestamp = self
+                .get_http_request_header_bytes(name)
+                .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<i64>().ok());
+        }
         let Metric::RequestHeader(name) = &plugin.config.metric else {
             return Flow::Continue;
         };
-        let value = self
+        let row = self
             .get_http_request_header_bytes(name)
-            .and_then(|v| parse_number(&v));
-        let verdict = plugin.score(&self.key, value, start);
+            .and_then(|v| parse_row(&v, plugin.config.width));
+        let (verdict, exact) =
+            plugin.score(&self.key, row.as_deref(), self.timestamp_at(&plugin, start));
         self.verdict = Some(verdict);
+        self.exact = exact;
         if plugin.config.action == Action::Reject && verdict.anomaly() {
             Counters::bump(plugin.counters.rejected);
             let score = verdict.score_text().unwrap_or_default();
             let body = format!("wasmad-proxy: anomalous request ({name} scored {score})\n");
-            self.send_http_response(
-                plugin.config.reject_status,
-                vec![
-                    ("x-anomaly", "true"),
-                    ("x-anomaly-score", &score),
-                    ("x-anomaly-status", verdict.status()),
-                    ("content-type", "text/plain"),
-                ],
-                Some(body.as_bytes()),
-            );
+            let mut headers = vec![
+                ("x-anomaly", "true"),
+                ("x-anomaly-score", &score),
+                ("x-anomaly-status", verdict.status()),
+                ("content-type", "text/plain"),
+            ];
+            headers.extend(self.exact.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            self.send_http_response(plugin.config.reject_status, headers, Some(body.as_bytes()));
             return Flow::Pause;
         }
         if plugin.config.tag_upstream {
@@ -244,17 +287,23 @@ impl HttpContext for Request {
             (Metric::RequestHeader(_), Some(v)) => v,
             (Metric::RequestHeader(_), None) => return Flow::Continue,
             (Metric::ResponseHeader(name), _) => {
-                let value = self
+                let row = self
                     .get_http_response_header_bytes(name)
-                    .and_then(|v| parse_number(&v));
-                plugin.score(&self.key, value, now())
+                    .and_then(|v| parse_row(&v, plugin.config.width));
+                let (verdict, exact) =
+                    plugin.score(&self.key, row.as_deref(), self.timestamp_at(&plugin, now()));
+                self.exact = exact;
+                verdict
             }
             (Metric::RequestDuration, _) => {
                 let end = now();
                 let ms = end
                     .duration_since(start)
                     .map_or(0.0, |d| d.as_secs_f64() * 1e3);
-                plugin.score(&self.key, Some(ms), end)
+                let (verdict, exact) =
+                    plugin.score(&self.key, Some(&[ms]), self.timestamp_at(&plugin, end));
+                self.exact = exact;
+                verdict
             }
         };
         self.tag(&verdict, |k, v| self.set_http_response_header(k, v));

@@ -4,8 +4,10 @@
 //! Built for `wasm32-wasip1` as a core module (Envoy loads core modules, not
 //! components). The plugin configuration (see [`config`]) picks the metric (a
 //! numeric request or response header, or the time from request to response
-//! headers), the detector config, the model key (route, path, a header or
-//! none) and the action (`tag` or `reject`). Each key gets its own model inside
+//! headers; a header may carry a row of `width` numbers), the detector config,
+//! the model key (route, path, a header or none), the action (`tag` or
+//! `reject`), an optional event-time header and whether to return the exact
+//! outputs (f64 bit patterns) as headers. Each key gets its own model inside
 //! one detector, by dense key id as the SQL host does ([`models`]).
 //!
 //! The proxy-wasm glue only exists on wasm; configuration and scoring are plain

@@ -115,6 +115,30 @@ fn bad_configurations_name_the_bad_key() {
             &format!(r#"{{"metric":"request_duration",{z},"tagUpstream":true}}"#),
             "'tagUpstream': true needs a metric known when the request arrives".into(),
         ),
+        (
+            &format!(r#"{{"metric":"header:x",{z},"width":0}}"#),
+            "'width' must be an integer from 1 to 1024 (values per request), got 0".into(),
+        ),
+        (
+            &format!(r#"{{"metric":"header:x",{z},"width":"2"}}"#),
+            "'width' must be an integer from 1 to 1024".into(),
+        ),
+        (
+            &format!(r#"{{"metric":"header:x",{z},"width":2}}"#),
+            "'detector': algorithm 'zscore' cannot score 2 numbers per request".into(),
+        ),
+        (
+            r#"{"metric":"request_duration","detector":{"algorithm":"rcf"},"width":2}"#,
+            "'width': 2 needs a header metric".into(),
+        ),
+        (
+            &format!(r#"{{"metric":"header:x",{z},"exactOutputs":1}}"#),
+            "'exactOutputs' must be true or false, got a number".into(),
+        ),
+        (
+            &format!(r#"{{"metric":"header:x",{z},"timestamp":"x-time"}}"#),
+            "'timestamp': 'x-time' is not a timestamp source; accepted: \"header:<name>\"".into(),
+        ),
     ];
     for (json, want) in cases {
         let got = parse(json).expect_err(json);
@@ -134,9 +158,9 @@ fn every_algorithm_configures_and_scores_one_number() {
         };
         let json = format!(r#"{{"metric":"header:x","detector":{{"algorithm":"{algo}"{extra}}}}}"#);
         let c = parse(&json).unwrap_or_else(|e| panic!("{algo}: {e}"));
-        let mut m = Models::new(&c.detector, 10).expect("models");
+        let mut m = Models::new(&c.detector, c.width, 10).expect("models");
         for i in 0..50_i32 {
-            m.score(b"", Some(f64::from(i % 3)), i64::from(i))
+            m.score(b"", Some(&[f64::from(i % 3)]), i64::from(i))
                 .unwrap_or_else(|e| panic!("{algo}: {e}"));
         }
     }
@@ -144,40 +168,65 @@ fn every_algorithm_configures_and_scores_one_number() {
 
 #[test]
 fn keys_get_separate_models_and_stay_bounded() {
-    let mut m = Models::new(r#"{"algorithm":"zscore","minTrainingSize":5}"#, 2).expect("models");
+    let mut m = Models::new(r#"{"algorithm":"zscore","minTrainingSize":5}"#, 1, 2).expect("models");
     for i in 0..10_i32 {
         let jitter = f64::from(i % 3);
         let i = i64::from(i);
-        m.score(b"a", Some(100.0 + jitter), i).expect("a");
-        m.score(b"b", Some(1000.0 + jitter), i).expect("b");
+        m.score(b"a", Some(&[100.0 + jitter]), i).expect("a");
+        m.score(b"b", Some(&[1000.0 + jitter]), i).expect("b");
     }
     assert_eq!(m.key_count(), 2);
-    let Verdict::Scored { anomaly, .. } = m.score(b"b", Some(1000.0), 10).expect("b") else {
+    let Verdict::Scored { anomaly, .. } = m.score(b"b", Some(&[1000.0]), 10).expect("b") else {
         panic!("b is trained")
     };
     assert!(!anomaly, "1000 is normal for b");
-    let v = m.score(b"a", Some(1000.0), 10).expect("a");
+    let v = m.score(b"a", Some(&[1000.0]), 10).expect("a");
     assert!(v.anomaly(), "1000 is an anomaly for a: {v:?}");
     assert!(
         v.score_text()
             .is_some_and(|s| s.parse::<f64>().is_ok_and(|x| x > 50.0))
     );
-    assert_eq!(m.score(b"c", Some(1.0), 11).expect("c"), Verdict::Overflow);
+    assert_eq!(
+        m.score(b"c", Some(&[1.0]), 11).expect("c"),
+        Verdict::Overflow
+    );
     assert_eq!(m.key_count(), 2);
     assert_eq!(m.score(b"a", None, 12).expect("none"), Verdict::Skipped);
+    // NaN reaches the detector, which says skipped (as in every host).
     assert_eq!(
-        m.score(b"a", Some(f64::NAN), 12).expect("nan"),
+        m.score(b"a", Some(&[f64::NAN]), 12).expect("nan"),
         Verdict::Skipped
+    );
+    let exact = m.exact_headers();
+    let get = |name: &str| {
+        exact
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(
+        get("x-anomaly-flags"),
+        Some("8"),
+        "status skipped: {exact:?}"
+    );
+    assert_eq!(get("x-anomaly-score-bits"), Some("7ff8000000000000"));
+    assert_eq!(get("x-anomaly-key-count"), Some("2"));
+    assert_eq!(m.score(b"a", None, 13).expect("none"), Verdict::Skipped);
+    assert_eq!(
+        m.exact_headers(),
+        [("x-anomaly-key-count".to_string(), "2".to_string())],
+        "a row that never reached the detector has no outputs"
     );
 }
 
 #[test]
 fn warmup_then_scored() {
-    let mut m = Models::new(r#"{"algorithm":"zscore","minTrainingSize":3}"#, 10).expect("models");
+    let mut m =
+        Models::new(r#"{"algorithm":"zscore","minTrainingSize":3}"#, 1, 10).expect("models");
     let v: Vec<_> = [1.0, 2.0, 3.0, 2.0]
         .iter()
         .enumerate()
-        .map(|(i, x)| m.score(b"k", Some(*x), i as i64).expect("row").status())
+        .map(|(i, x)| m.score(b"k", Some(&[*x]), i as i64).expect("row").status())
         .collect();
     assert_eq!(v, ["warmup", "warmup", "warmup", "ok"]);
 }
@@ -188,4 +237,36 @@ fn header_values_parse_as_numbers() {
     assert_eq!(parse_number(b" 12.5 "), Some(12.5));
     assert_eq!(parse_number(b"soon"), None);
     assert_eq!(parse_number(&[0xff]), None);
+    assert!(parse_number(b"nan").is_some_and(f64::is_nan));
+    assert_eq!(parse_number(b"-inf"), Some(f64::NEG_INFINITY));
+    assert_eq!(
+        parse_number(b"-0.0").map(f64::to_bits),
+        Some((-0.0_f64).to_bits())
+    );
+}
+
+#[test]
+fn header_rows_have_exactly_width_numbers() {
+    use wasmad_proxy::models::parse_row;
+    assert_eq!(parse_row(b"1.5", 1), Some(vec![1.5]));
+    assert_eq!(parse_row(b" 1, 2 ,3", 3), Some(vec![1.0, 2.0, 3.0]));
+    assert_eq!(parse_row(b"1,2", 3), None);
+    assert_eq!(parse_row(b"1,2,3,4", 3), None);
+    assert_eq!(parse_row(b"1,,3", 3), None);
+    assert_eq!(parse_row(b"1,x", 2), None);
+    let nan_inf = parse_row(b"nan,inf", 2).expect("numbers");
+    assert!(nan_inf[0].is_nan() && nan_inf[1] == f64::INFINITY);
+}
+
+#[test]
+fn width_timestamp_and_exact_outputs_parse() {
+    let c = parse(
+        r#"{"metric":"header:x-row","detector":{"algorithm":"rcf"},"width":3,
+            "timestamp":"header:X-Event-Time","exactOutputs":true}"#,
+    )
+    .expect("valid");
+    assert_eq!((c.width, c.exact_outputs), (3, true));
+    assert_eq!(c.timestamp.as_deref(), Some("x-event-time"));
+    let c = parse(r#"{"metric":"header:x","detector":{}}"#).expect("valid");
+    assert_eq!((c.width, c.timestamp, c.exact_outputs), (1, None, false));
 }

@@ -15,9 +15,16 @@ plugin configuration:
 and a fourth listener without the filter (for --bench). Then asserts: normal
 requests are tagged x-anomaly: false after warm-up, spikes true with a large
 score, per-route models are separate, a missing header is skipped, reject
-answers 503 for the spike only, and upstream latency spikes are flagged. Last,
-two invalid plugin configurations must each stop Envoy from starting, with
-our message naming the bad key in Envoy's log.
+answers 503 for the spike only, and upstream latency spikes are flagged.
+
+A second Envoy replays every parity vector (tests/vectors/*.json) twice, one
+plugin (a fresh detector) per vector and run, one request per row, and
+compares every output (forecast, lower, upper, score, probability, extras such
+as attribution: exactOutputs bit patterns; the flag byte; the key count; the
+logged effective config) with the vector's, bit for bit.
+
+Last, four invalid plugin configurations must each stop Envoy from starting,
+with our message naming the bad key in Envoy's log.
 
 With --bench N it also times N sequential keep-alive requests through the
 filtered and unfiltered listeners and prints the per-request difference.
@@ -30,6 +37,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -396,6 +404,146 @@ finally:
     stop_all()
     upstream.shutdown()
 
+# --- the parity vectors: every tests/vectors/*.json replayed bit for bit, twice ------
+#
+# One listener per vector and run (two runs: determinism), each with its own
+# plugin (root_id v<run>-<name>), so every run of every vector starts from a
+# fresh detector, all in one Envoy and one VM. The plugin configuration embeds
+# the vector's `config` string verbatim as `detector`; `width` is the vector's;
+# rows arrive one per request (a batch of one: the vectors guarantee batch
+# splits and restore points never change a result, and a per-request filter has
+# neither) with the row's values in x-value (comma-separated shortest
+# round-trip decimals, `nan`/`inf`/`-inf` for the others), its event time in
+# x-timestamp and, for keyed vectors, its key id in x-key (keyBy header: the
+# filter numbers keys in arrival order, as the vectors do). exactOutputs gives
+# every output's bits back as response headers.
+
+VECTORS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "vectors")
+
+
+def load_vectors():
+    out = []
+    for f in sorted(os.listdir(VECTORS_DIR)):
+        if f.endswith(".json"):
+            with open(os.path.join(VECTORS_DIR, f)) as fh:
+                v = json.load(fh)
+            assert v["format"] in (1, 2), f"{f}: unknown vector format {v['format']}"
+            v.setdefault("extras", [])
+            out.append(v)
+    return out
+
+
+def value_text(h):
+    x = struct.unpack(">d", bytes.fromhex(h))[0]
+    return repr(x)  # exact round trip; 'nan', 'inf', '-inf' for the others
+
+
+def vector_plugin_config(v):
+    keyed = bool(v["keys"])
+    return (
+        '{"metric":"header:x-value","detector":' + v["config"]
+        + f',"width":{v["width"]},"timestamp":"header:x-timestamp",'
+        + f'"keyBy":"{"header:x-key" if keyed else "none"}","exactOutputs":true}}'
+    )
+
+
+STATUS_NAMES = {0: "ok", 1: "warmup", 2: "skipped"}
+
+
+def replay_vector(v, port):
+    """Send every row of `v`; return a list of mismatch descriptions (empty: bit-identical)."""
+    name, width, n = v["name"], v["width"], v["rows"]
+    bad = []
+    if v["keys"]:
+        seen = []
+        for k in v["keys"]:
+            if k not in seen:
+                seen.append(k)
+        if seen != list(range(len(seen))):
+            return [f"key ids {seen} are not numbered in arrival order (the filter's numbering)"]
+    got = {c: [] for c in ("forecast", "lower", "upper", "score", "probability")}
+    flags, extras, extra_names, key_count = [], {}, set(), None
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for i in range(n):
+        headers = {
+            "x-value": ",".join(value_text(h) for h in v["values"][i * width:(i + 1) * width]),
+            "x-timestamp": v["timestamps"][i],
+        }
+        if v["keys"]:
+            headers["x-key"] = str(v["keys"][i])
+        status, h = get(port, "/", headers, conn)
+        if status != 200:
+            return bad + [f"row {i}: HTTP {status}"]
+        for c in got:
+            if f"x-anomaly-{c}-bits" in h:
+                got[c].append(h[f"x-anomaly-{c}-bits"])
+        f = int(h.get("x-anomaly-flags", "-1"))
+        flags.append(f)
+        want_status = STATUS_NAMES.get((v["flags"][i] >> 2) & 3)
+        want_anomaly = "true" if want_status == "ok" and v["flags"][i] & 1 else "false"
+        if (h.get("x-anomaly-status"), h.get("x-anomaly")) != (want_status, want_anomaly) and len(bad) < 5:
+            bad.append(f"row {i}: x-anomaly-status/x-anomaly {h.get('x-anomaly-status')}/{h.get('x-anomaly')}, "
+                       f"want {want_status}/{want_anomaly}")
+        extra_names.add(h.get("x-anomaly-extras", ""))
+        for e in v["extras"]:
+            extras.setdefault(e["name"], []).extend(h.get(f"x-anomaly-extra-{e['name']}-bits", "").split(","))
+        key_count = h.get("x-anomaly-key-count")
+    for c, values in got.items():
+        if values != v[c]:
+            diff = next((j for j, (a, b) in enumerate(zip(values, v[c])) if a != b), min(len(values), len(v[c])))
+            bad.append(f"{c}[{diff}]: got {values[diff] if diff < len(values) else 'none'}, "
+                       f"want {v[c][diff] if diff < len(v[c]) else 'none'} ({len(values)} vs {len(v[c])} values)")
+    if flags != v["flags"]:
+        diff = next(j for j, (a, b) in enumerate(zip(flags, v["flags"])) if a != b)
+        bad.append(f"flags[{diff}]: got {flags[diff]}, want {v['flags'][diff]}")
+    want_names = ",".join(e["name"] for e in v["extras"])
+    if extra_names != {want_names}:
+        bad.append(f"extras named {sorted(extra_names)}, want [{want_names!r}]")
+    for e in v["extras"]:
+        if extras.get(e["name"]) != e["values"]:
+            bad.append(f"extra {e['name']} ({e['per_row']} per row) differs")
+    if key_count != str(v["key_count"]):
+        bad.append(f"key count {key_count}, want {v['key_count']}")
+    return bad
+
+
+vectors = load_vectors()
+RUNS = (1, 2)
+vec_ports = {(r, v["name"]): free_port() for r in RUNS for v in vectors}
+vec_admin = free_port()
+vec_cfg = bootstrap(vec_admin, [
+    listener(f"vec{r}-{v['name']}", vec_ports[(r, v["name"])], [direct("any", "/")],
+             [wasm_filter(f"v{r}-{v['name']}", vector_plugin_config(v))])
+    for r in RUNS for v in vectors
+])
+try:
+    print(f"== parity vectors: {len(vectors)} files from tests/vectors, each replayed twice "
+          f"({len(RUNS) * len(vectors)} plugins in one Envoy)")
+    proc, log = start_envoy("vectors", vec_cfg)
+    wait_ready(proc, vec_admin, log)
+    check(len(vectors) >= 27, f"{len(vectors)} vectors found in tests/vectors")
+    rows = 0
+    t0 = time.time()
+    for r in RUNS:
+        for v in vectors:
+            bad = replay_vector(v, vec_ports[(r, v["name"])])
+            rows += v["rows"]
+            widths = f"width {v['width']}, " if v["width"] > 1 else ""
+            keys = f"{v['key_count']} keys, " if v["keys"] else ""
+            extras = "".join(f", {e['name']}" for e in v["extras"])
+            check(not bad, f"run {r}: {v['name']} ({v['rows']} rows, {widths}{keys}flags, bits{extras}) "
+                           f"replays bit-identically" + ("" if not bad else ": " + "; ".join(bad[:5])))
+    print(f"   {rows} requests in {time.time() - t0:.1f} s")
+    time.sleep(0.2)  # the log file is flushed every 50 ms
+    text = read(log)
+    mismatched = [v["name"] for r in RUNS for v in vectors
+                  if f"configured (root_id 'v{r}-{v['name']}')" not in text
+                  or f"effective detector config {v['effective_config']}\n" not in text]
+    check(not mismatched, "every vector plugin logs its effective detector config equal to the "
+                          f"vector's effective_config (mismatched: {mismatched})")
+finally:
+    stop_all()
+
 # --- invalid configurations: Envoy must refuse them, naming the bad key -------------
 
 invalid = [
@@ -403,6 +551,10 @@ invalid = [
      "wasmad-proxy: bad plugin configuration: unknown key 'keyby'"),
     ("bad-detector", {"metric": "header:x-latency-ms", "detector": {"algorithm": "zscore", "threshold": -1}},
      "wasmad-proxy: bad plugin configuration: 'detector': invalid config:"),
+    ("bad-width", {"metric": "header:x-row", "detector": {"algorithm": "rcf"}, "width": 0},
+     "wasmad-proxy: bad plugin configuration: 'width' must be an integer from 1 to 1024"),
+    ("bad-exact", {"metric": "header:x-row", "detector": {"algorithm": "zscore"}, "exactOutputs": "yes"},
+     "wasmad-proxy: bad plugin configuration: 'exactOutputs' must be true or false, got a string"),
 ]
 for name, plugin_config, message in invalid:
     admin, port = free_port(), free_port()
