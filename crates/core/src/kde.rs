@@ -32,6 +32,7 @@
 //! uses its own approximation), and the bandwidth is computed exactly (see
 //! above).
 
+use crate::num::{fmax, fmin};
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
@@ -138,7 +139,7 @@ impl KdeWindow {
             }
             (ss / n as f64).sqrt()
         };
-        (core::f64::consts::SQRT_2 * s).max(MIN_BANDWIDTH)
+        fmax(core::f64::consts::SQRT_2 * s, MIN_BANDWIDTH)
     }
 
     /// The right-tail p-value `P(X >= x)` under the window's kernel density,
@@ -173,7 +174,7 @@ pub(crate) fn tail_p(right: f64, side: Side) -> f64 {
     let p = match side {
         Side::Right => right,
         Side::Left => 1.0 - right,
-        Side::Both => right.min(1.0 - right),
+        Side::Both => fmin(right, 1.0 - right),
     };
     if p.is_nan() {
         0.5
