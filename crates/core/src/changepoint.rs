@@ -163,7 +163,6 @@
 //! the effective config: [`ChangePoint::params_json`]. State: `Serialize +
 //! Deserialize + Clone`; guard restores with [`ChangePoint::is_consistent`].
 
-use crate::num::fmin;
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
@@ -443,7 +442,7 @@ impl ChangePoint {
         self.alert_counter = self.alert_counter.saturating_sub(1);
         Step {
             status: Status::Ok,
-            score: fmin(libm::exp(log_m), f64::MAX),
+            score: libm::exp(log_m).min(f64::MAX),
             anomaly,
             up: right <= 0.5 || right.is_nan(),
             forecast: mean,

@@ -186,7 +186,7 @@ impl Scores {
 /// gives finite scores, and any departure from it scores very high.
 #[inline(always)]
 pub fn scale_floor(center: f64) -> f64 {
-    crate::num::fmax(center.abs() * 1.5e-8, 1e-12)
+    (center.abs() * 1.5e-8).max(1e-12)
 }
 
 /// One model per key, all with the same parameters, and (when the alert
@@ -441,7 +441,7 @@ fn step<M: Model>(
         return;
     }
     let b = model.baseline(params);
-    let scale = crate::num::fmax(b.scale, scale_floor(b.center));
+    let scale = b.scale.max(scale_floor(b.center));
     let z = (x - b.center) / scale;
     let t = common.threshold;
     let band = t * scale;
@@ -489,7 +489,7 @@ fn step_stateful<M: Model>(
         return;
     }
     let b = model.baseline(params);
-    let scale = crate::num::fmax(b.scale, scale_floor(b.center));
+    let scale = b.scale.max(scale_floor(b.center));
     let z = (x - b.center) / scale;
     let t = common.threshold;
     let band = t * scale;

@@ -22,7 +22,6 @@
 //!
 //! Only `+ - * /` and `sqrt` are used, so WASM and native agree bit for bit.
 
-use crate::num::fmax;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -195,7 +194,7 @@ impl Model for HoltWinters {
         let s = self.seasonal[phase];
         let e = x - (self.level + self.trend + s);
         let k = (self.seen - p.period + 1) as f64;
-        let w = fmax(fmax(p.gamma, p.alpha), 1.0 / k);
+        let w = p.gamma.max(p.alpha).max(1.0 / k);
         self.var += w * (e * e - self.var);
 
         let prev = self.level;

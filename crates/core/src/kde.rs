@@ -32,7 +32,6 @@
 //! uses its own approximation), and the bandwidth is computed exactly (see
 //! above).
 
-use crate::num::{fmax, fmin};
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
@@ -139,7 +138,7 @@ impl KdeWindow {
             }
             (ss / n as f64).sqrt()
         };
-        fmax(core::f64::consts::SQRT_2 * s, MIN_BANDWIDTH)
+        (core::f64::consts::SQRT_2 * s).max(MIN_BANDWIDTH)
     }
 
     /// The right-tail p-value `P(X >= x)` under the window's kernel density,
@@ -174,7 +173,7 @@ pub(crate) fn tail_p(right: f64, side: Side) -> f64 {
     let p = match side {
         Side::Right => right,
         Side::Left => 1.0 - right,
-        Side::Both => fmin(right, 1.0 - right),
+        Side::Both => right.min(1.0 - right),
     };
     if p.is_nan() {
         0.5

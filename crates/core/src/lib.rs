@@ -33,7 +33,6 @@ pub mod kde;
 pub mod likelihood;
 pub mod mad;
 pub mod model;
-pub mod num;
 pub mod rcf;
 pub mod robust;
 pub mod row;

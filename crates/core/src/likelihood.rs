@@ -185,7 +185,7 @@ impl LikelihoodState {
         // Summed afresh each row: no drift, and identical however rows were batched.
         let avg = self.recent.iter().sum::<f64>() / self.recent.len() as f64;
         let out = if self.learned >= p.min_samples {
-            let std = crate::num::fmax(self.var.sqrt(), p.min_std);
+            let std = self.var.sqrt().max(p.min_std);
             let z = (avg - self.mean) / std;
             Likelihood {
                 probability: gauss::cdf(z),

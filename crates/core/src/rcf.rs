@@ -153,7 +153,6 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use crate::num::{fmax, fmin};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -494,7 +493,7 @@ impl Tree {
         for i in 0..d {
             let (l, h, v) = (lo[i], hi[i], x[i]);
             range += h - l;
-            gap += fmax(l - v, 0.0) + fmax(v - h, 0.0);
+            gap += (l - v).max(0.0) + (v - h).max(0.0);
         }
         (gap, range)
     }
@@ -540,9 +539,9 @@ impl Tree {
             let base = n * 2 * d;
             for i in 0..d {
                 let lo = &mut self.boxes[base + i];
-                *lo = fmin(*lo, x[i]);
+                *lo = lo.min(x[i]);
                 let hi = &mut self.boxes[base + d + i];
-                *hi = fmax(*hi, x[i]);
+                *hi = hi.max(x[i]);
             }
             self.nodes[n].mass = nd.mass.saturating_add(1);
             node = if x[nd.dim as usize] <= nd.cut {
@@ -569,8 +568,8 @@ impl Tree {
         let mut target = rng.unit() * total;
         let mut chosen = None;
         for i in 0..d {
-            let mn = fmin(lo[i], x[i]);
-            let mx = fmax(hi[i], x[i]);
+            let mn = lo[i].min(x[i]);
+            let mx = hi[i].max(x[i]);
             let span = mx - mn;
             if span > 0.0 {
                 if target < span {
@@ -599,7 +598,7 @@ impl Tree {
         if is_leaf {
             for i in 0..d {
                 if x[i] != lo[i] {
-                    return Some((i, fmin(x[i], lo[i])));
+                    return Some((i, x[i].min(lo[i])));
                 }
             }
         }
@@ -649,8 +648,8 @@ impl Tree {
         );
         let (nb, ib) = (node as usize * 2 * d, inner as usize * 2 * d);
         for i in 0..d {
-            self.boxes[ib + i] = fmin(self.boxes[nb + i], x[i]);
-            self.boxes[ib + d + i] = fmax(self.boxes[nb + d + i], x[i]);
+            self.boxes[ib + i] = self.boxes[nb + i].min(x[i]);
+            self.boxes[ib + d + i] = self.boxes[nb + d + i].max(x[i]);
         }
         self.nodes[node as usize].parent = inner;
         self.nodes[leaf as usize].parent = inner;
@@ -720,8 +719,8 @@ impl Tree {
                 );
                 let mut changed = false;
                 for i in 0..d {
-                    let lo = fmin(self.boxes[lb + i], self.boxes[rb + i]);
-                    let hi = fmax(self.boxes[lb + d + i], self.boxes[rb + d + i]);
+                    let lo = self.boxes[lb + i].min(self.boxes[rb + i]);
+                    let hi = self.boxes[lb + d + i].max(self.boxes[rb + d + i]);
                     changed |= lo != self.boxes[ab + i] || hi != self.boxes[ab + d + i];
                     self.boxes[ab + i] = lo;
                     self.boxes[ab + d + i] = hi;
@@ -783,8 +782,8 @@ impl Tree {
         let mut gap = 0.0;
         let mut range = 0.0;
         for i in 0..x.len() {
-            let h = fmax(x[i] - hi[i], 0.0);
-            let l = fmax(lo[i] - x[i], 0.0);
+            let h = (x[i] - hi[i]).max(0.0);
+            let l = (lo[i] - x[i]).max(0.0);
             pvec[2 * i] = h;
             pvec[2 * i + 1] = l;
             gap += h + l;
@@ -855,8 +854,8 @@ impl Tree {
                     shadow.extend_from_slice(sb);
                 } else {
                     for i in 0..d {
-                        shadow[i] = fmin(shadow[i], sb[i]);
-                        shadow[d + i] = fmax(shadow[d + i], sb[d + i]);
+                        shadow[i] = shadow[i].min(sb[i]);
+                        shadow[d + i] = shadow[d + i].max(sb[d + i]);
                     }
                 }
                 Tree::prob_vec(&shadow[..d], &shadow[d..], x, pvec)

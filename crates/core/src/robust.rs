@@ -70,7 +70,6 @@
 //! config: [`Robust::params_json`]. State: `Serialize + Deserialize +
 //! Clone`; guard restores with [`Robust::is_consistent`].
 
-use crate::num::fmax;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -246,7 +245,7 @@ impl Robust {
             let mut learned = x;
             if col.seen >= p.min_training_size {
                 let b = col.window.baseline();
-                let scale = fmax(b.scale, scale_floor(b.center));
+                let scale = b.scale.max(scale_floor(b.center));
                 let z = (x - b.center) / scale;
                 if let Some(slot) = per_column_z.get_mut(j) {
                     *slot = z;

@@ -27,8 +27,6 @@
 //! remainder keeps the noise a forecast will meet). Only
 //! `+ - * /` and `sqrt` are used, so WASM and native agree bit for bit.
 
-use crate::num::fmax;
-
 /// Spans of the three loess smoothers (all odd, at least 3).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StlSpans {
@@ -227,7 +225,7 @@ fn loess(
 ) -> Option<f64> {
     let n = y.len();
     let range = n as f64 - 1.0;
-    let mut h = fmax(xs - left as f64, right as f64 - xs);
+    let mut h = (xs - left as f64).max(right as f64 - xs);
     if span > n {
         h += ((span - n) / 2) as f64;
     }

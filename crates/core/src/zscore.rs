@@ -1,6 +1,5 @@
 //! `zscore`: Welford running mean and variance, over all rows or a sliding window.
 
-use crate::num::fmax;
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
@@ -49,7 +48,7 @@ impl ZScore {
         self.n -= 1;
         let delta = x - self.mean;
         self.mean -= delta / self.n as f64;
-        self.m2 = fmax(self.m2 - delta * (x - self.mean), 0.0);
+        self.m2 = (self.m2 - delta * (x - self.mean)).max(0.0);
     }
 
     fn learn_windowed(&mut self, x: f64, w: u64) {
