@@ -43,6 +43,11 @@ struct NabArgs {
     /// per-file score tables (DIR/<detector>_<profile>_scores.csv).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Write one self-contained HTML report: scores per profile and category beside
+    /// NAB's scoreboard, and a chart per series (values, forecast band, label
+    /// windows, detections at the standard threshold).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// Score the results in --results instead of running a detector.
     #[arg(long, requires = "results")]
     score_only: bool,
@@ -66,7 +71,7 @@ pub fn run(
     }
     let started = Instant::now();
     let corpus = Corpus::load(&args.data)?;
-    let (corpus, anomaly, source, detector, detect_seconds) = match &args.results {
+    let (corpus, anomaly, bands, source, detector, detect_seconds) = match &args.results {
         Some(dir) if args.score_only => {
             let anomaly = {
                 let mut bar = Progress::new("reading results");
@@ -77,7 +82,7 @@ pub fn run(
                 |n| n.to_string_lossy().into_owned(),
             );
             let source = Source::Results(dir.display().to_string());
-            (corpus, anomaly, source, name, None)
+            (corpus, anomaly, None, source, name, None)
         }
         _ => {
             let config = args
@@ -99,7 +104,15 @@ pub fn run(
                 map,
             };
             let seconds = Some(run.detect_seconds);
-            (run.corpus, run.anomaly, source, "wasmad".into(), seconds)
+            let bands = Some(run.bands);
+            (
+                run.corpus,
+                run.anomaly,
+                bands,
+                source,
+                "wasmad".into(),
+                seconds,
+            )
         }
     };
     let profiles = wasmad_eval::evaluate(&corpus, &anomaly, &Thresholds::Sweep)?;
@@ -114,6 +127,12 @@ pub fn run(
     };
     if let Some(out) = &args.out {
         report.write_score_tables(out, &detector, &corpus)?;
+    }
+    if let Some(path) = &args.report {
+        let html = wasmad_eval::html_report(&report, &corpus, &anomaly, bands.as_deref())?;
+        std::fs::write(path, html)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
     }
     print(&report, format, args.out.as_deref())
 }

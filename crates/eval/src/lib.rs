@@ -31,6 +31,7 @@
 mod corpus;
 mod csv;
 mod error;
+mod html;
 mod report;
 mod run;
 pub mod scorer;
@@ -38,9 +39,10 @@ pub mod time;
 
 pub use corpus::{Corpus, CorpusFile, DATA, LABELS, PROFILES};
 pub use error::{Error, Result};
+pub use html::{CHART_BUCKETS, SCOREBOARD, html_report};
 pub use report::{ProfileResult, RESERVED_KEYS, Report, Source, ThresholdSource};
 pub use run::{
-    BATCH_ROWS, CorpusRun, Direction, ScoreMap, run_corpus, run_detector, write_results,
+    BATCH_ROWS, Bands, CorpusRun, Direction, ScoreMap, run_corpus, run_detector, write_results,
 };
 
 use scorer::{best, normalise, null_score, perfect_score, score_corpus, sweep};

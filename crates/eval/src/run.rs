@@ -176,10 +176,24 @@ pub struct CorpusRun {
     pub corpus: Corpus,
     /// One anomaly-score column per corpus file.
     pub anomaly: Vec<Vec<f64>>,
+    /// Each file's forecast band, as the detector returned it.
+    pub bands: Vec<Bands>,
     /// The detector's effective config (every default filled in).
     pub effective_config: String,
     /// Seconds spent in the detector (loading and scoring excluded).
     pub detect_seconds: f64,
+}
+
+/// One file's forecast band, row by row (NaN where the detector has none:
+/// warm-up and skipped rows, detectors without a band).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bands {
+    /// `forecast_value`.
+    pub forecast: Vec<f64>,
+    /// `lower_bound`.
+    pub lower: Vec<f64>,
+    /// `upper_bound`.
+    pub upper: Vec<f64>,
 }
 
 /// Load the corpus at `data_dir`, run one fresh detector built from
@@ -218,25 +232,35 @@ pub fn run_detector(
     let map = ScoreMap::from_config(&effective_config)?;
     let started = Instant::now();
     let mut anomaly = Vec::with_capacity(corpus.files.len());
+    let mut bands = Vec::with_capacity(corpus.files.len());
     for (n, f) in corpus.files.iter().enumerate() {
-        anomaly.push(score_file(f, config, runtime, &map)?);
+        let (a, b) = score_file(f, config, runtime, &map)?;
+        anomaly.push(a);
+        bands.push(b);
         progress(n + 1, corpus.files.len());
     }
     Ok(CorpusRun {
         corpus,
         anomaly,
+        bands,
         effective_config,
         detect_seconds: started.elapsed().as_secs_f64(),
     })
 }
 
-fn score_file(f: &CorpusFile, config: &str, runtime: &Runtime, map: &ScoreMap) -> Result<Vec<f64>> {
+fn score_file(
+    f: &CorpusFile,
+    config: &str,
+    runtime: &Runtime,
+    map: &ScoreMap,
+) -> Result<(Vec<f64>, Bands)> {
     let failed = |error| Error::Detector {
         file: f.name.clone(),
         error,
     };
     let mut det = runtime.create(config).map_err(failed)?;
     let mut out = Vec::with_capacity(f.rows());
+    let mut bands = Bands::default();
     let mut scores = Scores::default();
     for (ts, vs) in f
         .timestamps
@@ -254,8 +278,11 @@ fn score_file(f: &CorpusFile, config: &str, runtime: &Runtime, map: &ScoreMap) -
                 .enumerate()
                 .map(|(i, (s, fl))| map.anomaly_score(*s, *fl, probability(i))),
         );
+        bands.forecast.extend_from_slice(&scores.forecast);
+        bands.lower.extend_from_slice(&scores.lower);
+        bands.upper.extend_from_slice(&scores.upper);
     }
-    Ok(out)
+    Ok((out, bands))
 }
 
 /// Write `out_dir/<category>/<detector>_<name>.csv` for every corpus file,
