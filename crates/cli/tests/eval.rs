@@ -155,8 +155,16 @@ fn default_config_on_a_mini_corpus_prints_json_and_its_results_score_the_same() 
         "json",
         "--out",
         path(&out_dir),
+        "--report",
+        path(&data.join("report.html")),
     ]);
     let v = json_of(&out);
+    let html = std::fs::read_to_string(data.join("report.html")).expect("the --report file");
+    assert_eq!(
+        html.matches("<svg class=\"chart\"").count(),
+        3,
+        "one chart per file"
+    );
     for p in PROFILES {
         let n = v[p].as_f64().unwrap_or_else(|| panic!("{p} missing: {v}"));
         assert!(n.is_finite() && n <= 100.0, "{p}: {n}");
@@ -206,6 +214,7 @@ fn bad_arguments_are_clear_errors() {
     std::fs::create_dir_all(&empty).unwrap();
     let data = mini_corpus(&nab, "errors");
     let absent = empty.join("absent");
+    let report_absent = absent.join("r.html").display().to_string();
     #[rustfmt::skip]
     let cases: Vec<(&str, Vec<&str>, Vec<&str>)> = vec![
         ("--data does not exist",
@@ -223,6 +232,9 @@ fn bad_arguments_are_clear_errors() {
         ("results for other files",
             vec!["eval", "nab", "--data", path(&data), "--score-only", "--results", path(&empty)],
             vec!["has no results for 3 of the 3 corpus files"]),
+        ("report path not writable",
+            vec!["eval", "nab", "--data", path(&data), "--report", &report_absent],
+            vec!["cannot write the report to", "absent/r.html"]),
         ("csv output",
             vec!["eval", "nab", "--data", path(&data), "--format", "csv"],
             vec!["table (default) or json"]),

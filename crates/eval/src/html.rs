@@ -13,9 +13,11 @@ use std::fmt::Write as _;
 
 use crate::corpus::Corpus;
 use crate::error::Result;
-use crate::report::{Report, Source};
+use crate::report::{Report, Source, format_normalised};
 use crate::run::Bands;
-use crate::scorer::{FileInput, normalise, null_score, perfect_score, probation_length};
+use crate::scorer::{
+    FileInput, normalise, null_score, perfect_score, probation_length, row_windows,
+};
 
 /// Buckets (x positions) per chart, at most.
 pub const CHART_BUCKETS: usize = 900;
@@ -56,10 +58,6 @@ fn esc(s: &str) -> String {
         }
     }
     out
-}
-
-fn fmt_score(x: Option<f64>) -> String {
-    x.map_or_else(|| "n/a".into(), |v| format!("{v:.2}"))
 }
 
 /// A number for an axis label: few digits, no exponent for everyday sizes.
@@ -160,7 +158,7 @@ fn summary(h: &mut String, report: &Report) {
              <td class=\"num\">{}/{}</td></tr>",
             esc(&p.name),
             esc(&p.name),
-            fmt_score(p.normalised),
+            format_normalised(p.normalised),
             p.total.threshold,
             p.total.score,
             c.tp,
@@ -196,9 +194,9 @@ fn scoreboard(h: &mut String, report: &Report) {
             h,
             "<tr class=\"ours\"><td><b>this run (wasmad)</b></td><td class=\"num\"><b>{}</b></td>\
              <td class=\"num\"><b>{}</b></td><td class=\"num\"><b>{}</b></td></tr>",
-            fmt_score(rows_ours.0),
-            fmt_score(rows_ours.1),
-            fmt_score(rows_ours.2)
+            format_normalised(rows_ours.0),
+            format_normalised(rows_ours.1),
+            format_normalised(rows_ours.2)
         );
     };
     for (name, std, low_fp, low_fn) in SCOREBOARD {
@@ -256,7 +254,7 @@ fn categories(h: &mut String, report: &Report, corpus: &Corpus, inputs: &[FileIn
                 .map(|s| s.score)
                 .sum();
             let n = normalise(raw, null_score(&sub, &p.cost), perfect_score(&sub, &p.cost));
-            let _ = write!(h, "<td class=\"num\">{}</td>", fmt_score(n));
+            let _ = write!(h, "<td class=\"num\">{}</td>", format_normalised(n));
         }
         h.push_str("</tr>\n");
     }
@@ -298,7 +296,7 @@ fn chart(
     let detections: Vec<usize> = (probation..n)
         .filter(|&i| input.anomaly[i] >= threshold)
         .collect();
-    let in_window = |i: usize| f.windows.iter().any(|w| (w.start..=w.end).contains(&i));
+    let window_of = row_windows(n, &f.windows);
     let _ = write!(
         h,
         "<section class=\"series\" id=\"s{index}\" data-file=\"{}\" data-rows=\"{n}\" data-windows=\"{}\" data-detections=\"{}\">\n<h3>{}</h3>\n<p class=\"meta\">{n} rows, {} windows",
@@ -419,7 +417,7 @@ fn chart(
     for &i in &detections {
         let v = f.values[i];
         let cy = if v.is_finite() { y(v) } else { TOP + ph / 2.0 };
-        let class = if in_window(i) { "tp" } else { "fp" };
+        let class = if window_of[i].is_some() { "tp" } else { "fp" };
         let _ = write!(
             h,
             "<circle class=\"{class}\" cx=\"{:.1}\" cy=\"{cy:.1}\" r=\"3\"><title>row {i}: value {v}, anomaly score {}</title></circle>",
@@ -541,7 +539,6 @@ mod tests {
         assert_eq!(r.profiles[0].threshold_source, ThresholdSource::Sweep);
         let bands = vec![
             Bands {
-                forecast: vec![0.0; 2000],
                 lower: (0..2000)
                     .map(|i| if i < 100 { f64::NAN } else { -1.5 })
                     .collect(),
@@ -550,7 +547,6 @@ mod tests {
                     .collect(),
             },
             Bands {
-                forecast: vec![f64::NAN; 300],
                 lower: vec![f64::NAN; 300],
                 upper: vec![f64::NAN; 300],
             },

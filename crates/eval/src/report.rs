@@ -233,8 +233,7 @@ impl Report {
             s.push_str(&format!(
                 "{:<20} {:>7} {:>12}{} {:>10.4} {:>8} {:>8} {:>8} {:>9}\n",
                 p.name,
-                p.normalised
-                    .map_or_else(|| "n/a".to_string(), |n| format!("{n:.2}")),
+                format_normalised(p.normalised),
                 short(p.total.threshold),
                 units,
                 p.total.score,
@@ -300,6 +299,12 @@ impl ProfileResult {
     fn files_windows(&self) -> u64 {
         self.total.counts.windows
     }
+}
+
+/// A normalised score as the table and the HTML report print it: two
+/// decimals, or `n/a` when the corpus has no windows to normalise against.
+pub(crate) fn format_normalised(x: Option<f64>) -> String {
+    x.map_or_else(|| "n/a".to_string(), |n| format!("{n:.2}"))
 }
 
 /// A threshold in at most 10 significant digits.

@@ -185,11 +185,10 @@ pub struct CorpusRun {
 }
 
 /// One file's forecast band, row by row (NaN where the detector has none:
-/// warm-up and skipped rows, detectors without a band).
+/// warm-up and skipped rows, detectors without a band). The HTML report
+/// draws it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Bands {
-    /// `forecast_value`.
-    pub forecast: Vec<f64>,
     /// `lower_bound`.
     pub lower: Vec<f64>,
     /// `upper_bound`.
@@ -278,7 +277,6 @@ fn score_file(
                 .enumerate()
                 .map(|(i, (s, fl))| map.anomaly_score(*s, *fl, probability(i))),
         );
-        bands.forecast.extend_from_slice(&scores.forecast);
         bands.lower.extend_from_slice(&scores.lower);
         bands.upper.extend_from_slice(&scores.upper);
     }
