@@ -23,7 +23,10 @@ export const FLAGS = [
 /** Start Chromium with FLAGS, a throwaway profile and a DevTools port; resolve its ws:// URL. */
 function spawnChromium(profile) {
   const args = [...FLAGS, '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'];
-  const chrome = spawn(CHROMIUM, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // detached: Chromium leads its own process group, so close() can end the
+  // zygote, renderer and utility processes with it (they keep writing to the
+  // profile after the browser process itself has gone).
+  const chrome = spawn(CHROMIUM, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const ws = new Promise((ok, fail) => {
     let stderr = '';
     const timer = setTimeout(() => fail(new Error(`${CHROMIUM} printed no DevTools URL in 30 s; stderr:\n${stderr}`)), 30_000);
@@ -48,11 +51,43 @@ function spawnChromium(profile) {
   return { chrome, ws };
 }
 
+/** Signal Chromium's whole process group; false once the group has gone. */
+function signalGroup(chrome, signal) {
+  try {
+    process.kill(-chrome.pid, signal);
+    return true;
+  } catch {
+    return false; // ESRCH: no process left in the group
+  }
+}
+
+/** End Chromium and every helper process it started: SIGTERM, SIGKILL after 5 s, wait until the group is empty. */
+async function endGroup(chrome) {
+  if (chrome.pid === undefined) return;
+  const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+  if (!signalGroup(chrome, 'SIGTERM')) return;
+  for (let waited = 0; waited < 5000; waited += 50) {
+    await sleep(50);
+    if (!signalGroup(chrome, 0)) return;
+  }
+  signalGroup(chrome, 'SIGKILL');
+  for (let waited = 0; waited < 5000 && signalGroup(chrome, 0); waited += 50) await sleep(50);
+}
+
+/** Remove the throwaway profile; a straggler still writing to it gets a few retries, then a warning, not a failed test. */
+function rmProfile(profile) {
+  try {
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  } catch (e) {
+    console.warn(`could not remove Chromium's throwaway profile ${profile}: ${e.message}`);
+  }
+}
+
 /**
  * Launch Chromium and connect playwright-core to it.
  * @returns {Promise<{ browser: import('playwright-core').Browser, context: import('playwright-core').BrowserContext, close: () => Promise<void> }>}
- *   close() closes the connection, ends that Chromium process (SIGTERM, then
- *   SIGKILL after 5 s) and removes its profile
+ *   close() closes the connection, ends that Chromium and its helper processes
+ *   (the process group: SIGTERM, then SIGKILL after 5 s) and removes its profile
  */
 export async function launchChromium() {
   if (!existsSync(CHROMIUM)) {
@@ -66,13 +101,8 @@ export async function launchChromium() {
   let browser;
   const close = async () => {
     await browser?.close().catch(() => {});
-    if (chrome.exitCode === null && chrome.signalCode === null) {
-      const exited = new Promise((ok) => chrome.once('exit', ok));
-      chrome.kill('SIGTERM');
-      await Promise.race([exited, new Promise((ok) => setTimeout(ok, 5000))]);
-      if (chrome.exitCode === null && chrome.signalCode === null) chrome.kill('SIGKILL');
-    }
-    rmSync(profile, { recursive: true, force: true });
+    await endGroup(chrome);
+    rmProfile(profile);
   };
   try {
     browser = await chromium.connectOverCDP(await ws);
