@@ -180,7 +180,7 @@ test('describe, ABI version and config', () => {
   const info = describe();
   assert.equal(info.abi, ABI_VERSION);
   assert.deepEqual(info.algorithms.map((a) => a.name), [
-    'zscore', 'ewma', 'mad', 'holtwinters', 'rcf', 'spike_dip', 'change_point', 'robust', 'arima',
+    'zscore', 'ewma', 'mad', 'holtwinters', 'rcf', 'spike_dip', 'change_point', 'robust', 'arima', 'ensemble', 'hst', 'iforest',
   ]);
   const d = new Detector('{"algorithm":"mad"}');
   assert.equal(d.config.window, 100);

@@ -287,6 +287,9 @@ def test_describe_and_properties(component):
         "change_point",
         "robust",
         "arima",
+        "ensemble",
+        "hst",
+        "iforest",
     ]
     d = wasmad.Detector('{"algorithm":"mad"}', module=component)
     assert d.config["window"] == 100 and d.config["threshold"] == 3.5

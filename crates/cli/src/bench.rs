@@ -31,7 +31,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 8192)]
     batch: usize,
     /// Detectors to measure: algorithm names (with their defaults), or the
-    /// presets `holtwinters` (period 288) and `zscore+likelihood` (the NAB default).
+    /// presets `holtwinters` (period 288), `zscore+likelihood` (zscore calibrated, with a
+    /// cooldown) and `ensemble` (the NAB default of `wasmad eval nab`).
     #[arg(long, value_delimiter = ',', default_values_t = vec!["zscore".to_string(), "ewma".to_string(), "mad".to_string()])]
     detectors: Vec<String>,
     /// A detector config (JSON) to measure as well; repeatable.
@@ -128,6 +129,8 @@ fn config_for(detector: &str) -> String {
         "zscore+likelihood" => {
             r#"{"algorithm":"zscore","likelihood":{"window":20000},"cooldown":100}"#.to_string()
         }
+        // The recommended NAB configuration (`wasmad eval nab`'s default).
+        "ensemble" => wasmad_eval::RECOMMENDED_CONFIG.to_string(),
         name => format!(r#"{{"algorithm":"{name}"}}"#),
     }
 }

@@ -174,8 +174,13 @@ fn default_config_on_a_mini_corpus_prints_json_and_its_results_score_the_same() 
     assert_eq!(v["files"], 3);
     assert_eq!(v["rows"], 4032 + 1538 + 1882);
     assert_eq!(
-        v["config"]["algorithm"], "zscore",
+        v["config"]["algorithm"], "ensemble",
         "the default config: {v}"
+    );
+    assert_eq!(
+        v["config"]["members"].as_array().map(Vec::len),
+        Some(3),
+        "{v}"
     );
     assert!(v["seconds"].as_f64().unwrap() >= 0.0);
     assert!(

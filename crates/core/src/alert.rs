@@ -154,7 +154,7 @@ impl Alerts {
 
     /// Read the keys of [`KEYS`].
     pub fn read(r: &Reader<'_>) -> Result<Alerts> {
-        // Row-scoring algorithms do not take `likelihood` (see crate::row).
+        // The ensemble does not take `likelihood`: its members calibrate.
         let likelihood = match r.knows("likelihood") {
             true => match r.object("likelihood")? {
                 Some(l) => Some(LikelihoodParams::read(&l)?),

@@ -26,6 +26,9 @@ pub enum Kind {
     Duration,
     /// `true` or `false`.
     Boolean,
+    /// A JSON array (read by the algorithm itself, e.g. `ensemble`'s
+    /// `members`).
+    List,
 }
 
 impl Kind {
@@ -37,6 +40,7 @@ impl Kind {
             Kind::Object => "object",
             Kind::Duration => "duration",
             Kind::Boolean => "boolean",
+            Kind::List => "array",
         }
     }
 }
@@ -112,6 +116,14 @@ impl ParamSpec {
             kind: Kind::String,
             default: Value::from(default),
             values,
+            ..ParamSpec::number(key, None, description)
+        }
+    }
+    /// A list key without default, which its algorithm reads with
+    /// [`Reader::raw`].
+    pub fn list(key: &'static str, description: &'static str) -> Self {
+        ParamSpec {
+            kind: Kind::List,
             ..ParamSpec::number(key, None, description)
         }
     }

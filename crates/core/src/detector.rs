@@ -8,9 +8,12 @@ use crate::arima::Arima;
 use crate::changepoint::ChangePoint;
 use crate::config::{Common, ParamSpec, Reader, parse_object};
 use crate::engine::{Input, Keyed, Scores};
+use crate::ensemble::{self, Ensemble};
 use crate::error::{Error, Result};
 use crate::ewma::Ewma;
 use crate::holtwinters::HoltWinters;
+use crate::hst::Hst;
+use crate::iforest::IForest;
 use crate::mad::Mad;
 use crate::model::Model;
 use crate::rcf::Rcf;
@@ -38,6 +41,9 @@ pub const ALGORITHMS: &[&str] = &[
     <ChangePoint as RowModel>::NAME,
     <Robust as RowModel>::NAME,
     <Arima as RowModel>::NAME,
+    ensemble::NAME,
+    <Hst as RowModel>::NAME,
+    <IForest as RowModel>::NAME,
 ];
 
 /// A detector of any algorithm, holding one model per key.
@@ -61,6 +67,12 @@ pub enum Detector {
     Robust(RowKeyed<Robust>),
     /// See [`crate::arima`].
     Arima(RowKeyed<Arima>),
+    /// See [`crate::ensemble`].
+    Ensemble(Ensemble),
+    /// See [`crate::hst`].
+    Hst(RowKeyed<Hst>),
+    /// See [`crate::iforest`].
+    IForest(RowKeyed<IForest>),
 }
 
 macro_rules! dispatch {
@@ -75,6 +87,29 @@ macro_rules! dispatch {
             Detector::ChangePoint($k) => $body,
             Detector::Robust($k) => $body,
             Detector::Arima($k) => $body,
+            Detector::Ensemble($k) => $body,
+            Detector::Hst($k) => $body,
+            Detector::IForest($k) => $body,
+        }
+    };
+}
+
+/// [`dispatch!`] over the single-algorithm variants, with `$ens` for the ensemble.
+macro_rules! dispatch_single {
+    ($self:expr, $k:ident => $body:expr, $e:ident => $ens:expr) => {
+        match $self {
+            Detector::ZScore($k) => $body,
+            Detector::Ewma($k) => $body,
+            Detector::Mad($k) => $body,
+            Detector::HoltWinters($k) => $body,
+            Detector::Rcf($k) => $body,
+            Detector::SpikeDip($k) => $body,
+            Detector::ChangePoint($k) => $body,
+            Detector::Robust($k) => $body,
+            Detector::Arima($k) => $body,
+            Detector::Hst($k) => $body,
+            Detector::IForest($k) => $body,
+            Detector::Ensemble($e) => $ens,
         }
     };
 }
@@ -87,15 +122,10 @@ pub fn specs<M: Model>() -> Vec<ParamSpec> {
     s
 }
 
-/// Every key a row-scoring algorithm takes: its own, then the alert keys
-/// except `likelihood` (calibrated for the baseline models' z-like scores).
+/// Every key a row-scoring algorithm takes: its own, then the alert keys.
 pub fn row_specs<R: RowModel>() -> Vec<ParamSpec> {
     let mut s = R::specs();
-    s.extend(
-        Alerts::specs()
-            .into_iter()
-            .filter(|p| p.key != "likelihood"),
-    );
+    s.extend(Alerts::specs());
     s
 }
 
@@ -197,6 +227,11 @@ impl Detector {
             "change_point" | "changepoint" => Ok(Detector::ChangePoint(build_rows(&obj)?)),
             "robust" => Ok(Detector::Robust(build_rows(&obj)?)),
             "arima" => Ok(Detector::Arima(build_rows(&obj)?)),
+            "ensemble" => Ok(Detector::Ensemble(Ensemble::build(&obj)?)),
+            "hst" | "half_space_trees" | "halfspacetrees" => Ok(Detector::Hst(build_rows(&obj)?)),
+            "iforest" | "isolation_forest" | "isolationforest" => {
+                Ok(Detector::IForest(build_rows(&obj)?))
+            }
             other => Err(Error::InvalidConfig(format!(
                 "unknown algorithm '{other}'; accepted: {}",
                 ALGORITHMS.join(", ")
@@ -216,7 +251,62 @@ impl Detector {
             Detector::ChangePoint(_) => <ChangePoint as RowModel>::NAME,
             Detector::Robust(_) => <Robust as RowModel>::NAME,
             Detector::Arima(_) => <Arima as RowModel>::NAME,
+            Detector::Ensemble(_) => ensemble::NAME,
+            Detector::Hst(_) => <Hst as RowModel>::NAME,
+            Detector::IForest(_) => <IForest as RowModel>::NAME,
         }
+    }
+
+    /// The alert settings (the ensemble's own for an ensemble).
+    pub fn alerts(&self) -> &Alerts {
+        dispatch_single!(self, k => &k.alerts, e => &e.alerts)
+    }
+
+    /// Whether rows of more than one value are accepted.
+    pub fn multivariate(&self) -> bool {
+        match self {
+            Detector::ZScore(_)
+            | Detector::Ewma(_)
+            | Detector::Mad(_)
+            | Detector::HoltWinters(_) => false,
+            Detector::Rcf(_) => <Rcf as RowModel>::MULTIVARIATE,
+            Detector::SpikeDip(_) => <SpikeDip as RowModel>::MULTIVARIATE,
+            Detector::ChangePoint(_) => <ChangePoint as RowModel>::MULTIVARIATE,
+            Detector::Robust(_) => <Robust as RowModel>::MULTIVARIATE,
+            Detector::Arima(_) => <Arima as RowModel>::MULTIVARIATE,
+            Detector::Hst(_) => <Hst as RowModel>::MULTIVARIATE,
+            Detector::IForest(_) => <IForest as RowModel>::MULTIVARIATE,
+            Detector::Ensemble(e) => e.multivariate(),
+        }
+    }
+
+    /// Whether a batch of rows of `width` values would be accepted (the
+    /// width checks of [`Detector::process`], without processing).
+    pub fn check_width(&self, width: usize) -> Result<()> {
+        match self {
+            Detector::ZScore(_)
+            | Detector::Ewma(_)
+            | Detector::Mad(_)
+            | Detector::HoltWinters(_) => crate::engine::check_univariate(self.algorithm(), width),
+            Detector::Rcf(k) => k.check_width(width),
+            Detector::SpikeDip(k) => k.check_width(width),
+            Detector::ChangePoint(k) => k.check_width(width),
+            Detector::Robust(k) => k.check_width(width),
+            Detector::Arima(k) => k.check_width(width),
+            Detector::Hst(k) => k.check_width(width),
+            Detector::IForest(k) => k.check_width(width),
+            Detector::Ensemble(e) => e.members.iter().try_for_each(|m| m.check_width(width)),
+        }
+    }
+
+    /// Whether the state is consistent with the config (a restored snapshot).
+    pub fn is_consistent(&self) -> bool {
+        dispatch!(self, k => k.is_consistent())
+    }
+
+    /// The effective config with every default filled in.
+    pub fn config_value(&self) -> Value {
+        dispatch!(self, k => k.config_value())
     }
 
     /// Score then learn every row of `input` (see [`Keyed::process`]).
@@ -238,7 +328,7 @@ impl Detector {
 
     /// The effective config with every default filled in, as a JSON string.
     pub fn config_json(&self) -> String {
-        dispatch!(self, k => k.config_value()).to_string()
+        self.config_value().to_string()
     }
 
     /// Serialise config and every key's state into a versioned envelope:
@@ -290,7 +380,7 @@ impl Detector {
                 "snapshot config does not match its state".into(),
             ));
         }
-        if !dispatch!(&body.detector, k => k.is_consistent()) {
+        if !body.detector.is_consistent() {
             return Err(Error::InvalidSnapshot(
                 "snapshot state is inconsistent with its config".into(),
             ));
@@ -324,11 +414,20 @@ pub fn describe() -> String {
             "params": row_specs::<R>().iter().map(|s| s.to_json()).collect::<Vec<_>>(),
         })
     }
+    fn ensemble_algo() -> Value {
+        serde_json::json!({
+            "name": ensemble::NAME,
+            "description": ensemble::DESCRIPTION,
+            // As multivariate as its members: each checks the width itself.
+            "multivariate": true,
+            "params": ensemble::specs().iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+        })
+    }
     serde_json::json!({
         "module": "wasmad-detectors",
         "version": env!("CARGO_PKG_VERSION"),
         "abi": ABI_VERSION,
-        "algorithms": [algo::<ZScore>(false), algo::<Ewma>(false), algo::<Mad>(false), algo::<HoltWinters>(false), row_algo::<Rcf>(), row_algo::<SpikeDip>(), row_algo::<ChangePoint>(), row_algo::<Robust>(), row_algo::<Arima>()],
+        "algorithms": [algo::<ZScore>(false), algo::<Ewma>(false), algo::<Mad>(false), algo::<HoltWinters>(false), row_algo::<Rcf>(), row_algo::<SpikeDip>(), row_algo::<ChangePoint>(), row_algo::<Robust>(), row_algo::<Arima>(), ensemble_algo(), row_algo::<Hst>(), row_algo::<IForest>()],
         "common": common_keys(),
         "outputs": ["forecast_value", "lower_bound", "upper_bound", "score", "is_anomaly", "direction", "status", "severity", "anomaly_probability"],
     })

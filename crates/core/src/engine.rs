@@ -245,13 +245,7 @@ impl<M: Model> Keyed<M> {
     /// Score then learn every row of `input`, writing one result per row.
     pub fn process(&mut self, input: &Input<'_>, out: &mut Scores) -> Result<()> {
         input.validate(self.models.len())?;
-        if input.width != 1 {
-            return Err(Error::InvalidInput(format!(
-                "algorithm '{}' is univariate: width must be 1, got {}; use one value column",
-                M::NAME,
-                input.width
-            )));
-        }
+        check_univariate(M::NAME, input.width)?;
         let n = input.rows();
         out.resize(n);
         // Validated above: every id is below keys held + rows. (As ever, a
@@ -380,6 +374,17 @@ pub(crate) fn effective_config(
     m.extend(params);
     m.extend(alerts.to_json().into_iter().filter(|(k, _)| takes(k)));
     serde_json::Value::Object(m)
+}
+
+/// A univariate algorithm takes one value per row.
+pub(crate) fn check_univariate(algorithm: &str, width: usize) -> Result<()> {
+    if width == 1 {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "algorithm '{algorithm}' is univariate: width must be 1, got {width}; use one value column"
+        )))
+    }
 }
 
 /// Key ids to reset must be keys the detector holds.

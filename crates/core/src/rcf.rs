@@ -335,12 +335,12 @@ pub fn is_high(attribution: &[f64]) -> bool {
 
 /// xoshiro256** seeded through splitmix64.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Rng {
+pub(crate) struct Rng {
     s: [u64; 4],
 }
 
 impl Rng {
-    fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         let mut x = seed;
         let mut s = [0u64; 4];
         for v in &mut s {
@@ -354,7 +354,7 @@ impl Rng {
     }
 
     #[inline(always)]
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = s[1] << 17;
@@ -367,9 +367,14 @@ impl Rng {
         result
     }
 
+    /// Whether a deserialised state can run (all-zero state is stuck at 0).
+    pub(crate) fn is_valid(&self) -> bool {
+        self.s != [0; 4]
+    }
+
     /// Uniform in [0, 1).
     #[inline(always)]
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 

@@ -2,15 +2,16 @@
 //! `robust`), forecasters with extra outputs (`arima`), and detectors whose
 //! score is not a z-score (`spike_dip`'s p-value, `change_point`'s
 //! martingale). [`RowKeyed`] holds one [`RowModel`] per key and applies the
-//! alert settings (`minConsecutive`, `cooldown`, `severity`) that every
-//! algorithm shares; the likelihood layer stays with the baseline models
-//! (see [`crate::model`]), whose scores it was calibrated for.
+//! alert settings every algorithm shares: the likelihood layer
+//! ([`crate::likelihood`], fed each row's [`RowModel::deviation`], a z-like
+//! magnitude of its score), `minConsecutive`, `cooldown`, `minDeviation` and
+//! `severity`.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
 use crate::alert::{Alerts, KeyState};
-use crate::config::{Common, ParamSpec, Reader};
+use crate::config::{Common, Direction, ParamSpec, Reader};
 use crate::engine::{Extra, Input, Scores};
 use crate::error::{Error, Result};
 use crate::flags::{self, Status};
@@ -97,6 +98,14 @@ pub trait RowModel: Clone + Serialize + DeserializeOwned + Send + 'static {
     ) -> RowStep;
     /// Whether a deserialised model is consistent with `params`.
     fn is_consistent(&self, params: &Self::Params) -> bool;
+    /// How anomalous a scored row is, in z-like units (0 = typical, larger
+    /// = more anomalous, never negative or NaN): what the likelihood layer
+    /// averages. By default `|score|`; algorithms whose score is not a
+    /// deviation (a p-value, a martingale) map it.
+    fn deviation(step: &RowStep, _params: &Self::Params) -> f64 {
+        let d = step.score.abs();
+        if d.is_nan() { 0.0 } else { d }
+    }
 }
 
 /// One [`RowModel`] per key.
@@ -144,8 +153,7 @@ impl<R: RowModel> RowKeyed<R> {
 
     /// The effective config.
     pub fn config_value(&self) -> Value {
-        // Only the keys the algorithm takes: some derive the common ones,
-        // and none takes `likelihood`.
+        // Only the keys the algorithm takes: some derive the common ones.
         let specs = crate::detector::row_specs::<R>();
         crate::engine::effective_config(
             R::NAME,
@@ -156,10 +164,8 @@ impl<R: RowModel> RowKeyed<R> {
         )
     }
 
-    /// Score then learn every row of `input`.
-    pub fn process(&mut self, input: &Input<'_>, out: &mut Scores) -> Result<()> {
-        input.validate(self.models.len())?;
-        let width = input.width;
+    /// Whether rows of `width` values are accepted.
+    pub fn check_width(&self, width: usize) -> Result<()> {
         if !R::MULTIVARIATE && width != 1 {
             return Err(Error::InvalidInput(format!(
                 "algorithm '{}' is univariate: width must be 1, got {width}; use one value column",
@@ -178,6 +184,14 @@ impl<R: RowModel> RowKeyed<R> {
                 self.width
             )));
         }
+        Ok(())
+    }
+
+    /// Score then learn every row of `input`.
+    pub fn process(&mut self, input: &Input<'_>, out: &mut Scores) -> Result<()> {
+        input.validate(self.models.len())?;
+        let width = input.width;
+        self.check_width(width)?;
         self.width = width;
         let n = input.rows();
         out.resize(n);
@@ -190,6 +204,9 @@ impl<R: RowModel> RowKeyed<R> {
             self.states.push(KeyState::default());
         }
         let stateful = self.alerts.stateful();
+        if self.alerts.likelihood.is_some() {
+            out.probability.resize(n, f64::NAN);
+        }
         let mut row_extras = vec![f64::NAN; per_row];
         for i in 0..n {
             let k = input.keys.get(i).map_or(0, |k| *k as usize);
@@ -211,17 +228,38 @@ impl<R: RowModel> RowKeyed<R> {
                 if s.up {
                     f |= flags::UP;
                 }
+                let (anomaly, ratio) = match &self.alerts.likelihood {
+                    None => (s.anomaly, s.ratio),
+                    Some(lp) => {
+                        let side = match self.common.direction {
+                            Direction::Both => true,
+                            Direction::Up => s.up,
+                            Direction::Down => !s.up,
+                        };
+                        let d = if side {
+                            R::deviation(&s, &self.params)
+                        } else {
+                            0.0
+                        };
+                        let l = self.states[k].likelihood.update(lp.magnitude(d), lp);
+                        out.probability[i] = l.probability;
+                        (
+                            side && l.probability >= lp.threshold,
+                            l.z.map_or(0.0, |lz| lz / lp.z_threshold),
+                        )
+                    }
+                };
                 let deviates = s.forecast.is_nan()
                     || row.len() != 1
                     || self.alerts.deviates(row[0], s.forecast);
-                let candidate = s.anomaly && deviates;
+                let candidate = anomaly && deviates;
                 let flagged = if stateful {
                     self.states[k].admit(candidate, input.timestamps[i], &self.alerts)
                 } else {
                     candidate
                 };
                 if flagged {
-                    f |= flags::ANOMALY | self.alerts.grade(s.ratio).bits();
+                    f |= flags::ANOMALY | self.alerts.grade(ratio).bits();
                 }
             }
             out.flags[i] = f;

@@ -77,6 +77,20 @@ impl RowModel for SpikeDip {
     fn is_consistent(&self, p: &SpikeDipParams) -> bool {
         SpikeDip::is_consistent(self, p)
     }
+    /// The p-value as a z-like magnitude, `sqrt(-2 ln(2p))` (0 at p = 1/2,
+    /// the Gaussian tail's asymptotic z below; 3.45 at p = 0.00135).
+    fn deviation(step: &RowStep, _: &SpikeDipParams) -> f64 {
+        p_value_deviation(step.score)
+    }
+}
+
+/// `sqrt(-2 ln(2p))` for a p-value `p`, 0 from `p >= 1/2` (and for NaN),
+/// infinite at 0.
+pub(crate) fn p_value_deviation(p: f64) -> f64 {
+    if p.is_nan() || p >= 0.5 {
+        return 0.0;
+    }
+    libm::sqrt(-2.0 * libm::log(2.0 * p.max(0.0)))
 }
 
 impl RowModel for ChangePoint {
@@ -121,6 +135,15 @@ impl RowModel for ChangePoint {
     }
     fn is_consistent(&self, p: &ChangePointParams) -> bool {
         ChangePoint::is_consistent(self, p)
+    }
+    /// The log of the martingale (its evidence of a change, in nats), 0
+    /// while the martingale is at most 1.
+    fn deviation(step: &RowStep, _: &ChangePointParams) -> f64 {
+        if step.score > 1.0 {
+            libm::log(step.score)
+        } else {
+            0.0
+        }
     }
 }
 

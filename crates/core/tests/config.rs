@@ -162,6 +162,7 @@ fn config_cases() {
 fn required(name: &str) -> &'static str {
     match name {
         "holtwinters" => r#","period":2"#,
+        "ensemble" => r#","members":[{"algorithm":"zscore"}]"#,
         _ => "",
     }
 }
@@ -411,7 +412,7 @@ fn describe_lists_every_algorithm_and_param() {
             let ty = p["type"].as_str().expect("type");
             assert!(
                 [
-                    "number", "integer", "string", "object", "duration", "boolean"
+                    "number", "integer", "string", "object", "duration", "boolean", "array"
                 ]
                 .contains(&ty),
                 "{name}.{key}: type {ty}"
@@ -442,6 +443,8 @@ fn describe_lists_every_algorithm_and_param() {
                     }
                 }
                 "boolean" => assert!(default.is_boolean(), "{name}.{key}"),
+                // A list (ensemble members) is required: no default.
+                "array" => assert!(default.is_null(), "{name}.{key}"),
                 _ => {
                     let values = p["values"]
                         .as_array()

@@ -51,6 +51,14 @@ const CONFIGS: &[&str] = &[
     r#"{"algorithm":"robust","window":6,"minTrainingSize":3,"imputeOutliers":true,"cooldown":"3us"}"#,
     r#"{"algorithm":"arima","p":1,"d":0,"q":0,"minTrainingSize":16,"maxTrainingSize":40,"updateInterval":8,"horizon":3,"forecastSteps":true}"#,
     r#"{"algorithm":"arima","minTrainingSize":20,"maxTrainingSize":30,"updateInterval":10,"evalWindowSize":5}"#,
+    r#"{"algorithm":"rcf","numberOfTrees":3,"subSampleSize":10,"minTrainingSize":2,"likelihood":{"shortWindow":2,"minSamples":3,"threshold":0.8},"cooldown":2}"#,
+    r#"{"algorithm":"spike_dip","historySize":8,"minTrainingSize":4,"likelihood":{"shortWindow":3,"minSamples":2,"threshold":0.7}}"#,
+    r#"{"algorithm":"iforest","numberOfTrees":4,"subSampleSize":8,"windowSize":12,"refreshInterval":5,"threshold":0.6}"#,
+    r#"{"algorithm":"iforest","numberOfTrees":3,"subSampleSize":4,"windowSize":6,"minTrainingSize":3,"refreshInterval":2,"seed":11,"direction":"up","likelihood":{"shortWindow":2,"minSamples":2,"threshold":0.7},"minConsecutive":2}"#,
+    r#"{"algorithm":"ensemble","members":[{"algorithm":"zscore","likelihood":{"shortWindow":2,"minSamples":3}},{"algorithm":"mad","window":5,"likelihood":{"minSamples":2}},{"algorithm":"rcf","numberOfTrees":3,"subSampleSize":10,"seed":3}],"minTrainingSize":3,"threshold":0.8,"cooldown":2,"minConsecutive":2}"#,
+    r#"{"algorithm":"hst","numberOfTrees":3,"height":4,"windowSize":10,"minTrainingSize":5,"threshold":0.9}"#,
+    r#"{"algorithm":"hst","numberOfTrees":2,"height":3,"windowSize":12,"limits":[[-100,100]],"seed":9,"likelihood":{"shortWindow":2,"minSamples":2,"threshold":0.7},"cooldown":2}"#,
+    r#"{"algorithm":"ensemble","members":[{"algorithm":"ewma","alpha":0.3,"minTrainingSize":5},{"algorithm":"change_point","historySize":6,"confidence":70}],"combine":"mean","direction":"down","threshold":0.6,"cooldown":"3us","severity":{"medium":1.2,"high":3}}"#,
 ];
 
 /// 64 cases from a fixed seed, so every run checks the same inputs in about a

@@ -8,7 +8,8 @@
 #
 # Rules the grid keeps: every config is applied to every file unchanged (no
 # per-file or per-category settings); the labels only rank whole configs.
-# About 40 configs at 1-2 s each (debug build): a minute or two.
+# About 60 configs at 1-5 s each (debug build), 16-22 s for those with
+# rcf: about six minutes.
 #
 # The grid, by question:
 #   A. raw detectors, no alert settings (the README's earlier table);
@@ -17,7 +18,13 @@
 #   D. likelihood on zscore: shortWindow x cooldown;
 #   E. one likelihood setting at a time around the best of D (threshold,
 #      cap, window, minSamples), and the other hygiene keys (minConsecutive,
-#      a cooldown in time, minDeviation).
+#      a cooldown in time, minDeviation);
+#   F. the row-scoring detectors (rcf, spike_dip, change_point, hst,
+#      iforest) with the likelihood layer (E's best window), and hst and
+#      iforest raw;
+#   G. ensembles of calibrated members (E's best zscore with each other
+#      detector), combined by max or mean, at probability thresholds 0.9999
+#      to 0.999999, and cooldowns 50 to 200 around the best.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
@@ -31,6 +38,17 @@ if [ -z "${CARGO_TARGET_DIR:-}" ]; then
 fi
 (cd "$ROOT" && cargo build --quiet -p wasmad-cli)
 WASMAD="$CARGO_TARGET_DIR/debug/wasmad"
+
+# An ensemble config: combine, threshold, cooldown, then member configs.
+ens() {
+  local combine="$1" threshold="$2" cooldown="$3" members
+  shift 3
+  members="$(IFS=,; echo "$*")"
+  printf '{"algorithm":"ensemble","members":[%s],"combine":"%s","threshold":%s,"cooldown":%s}' \
+    "$members" "$combine" "$threshold" "$cooldown"
+}
+Z='{"algorithm":"zscore","likelihood":{"window":20000}}'
+RCF='{"algorithm":"rcf","numberOfTrees":50,"shingleSize":4,"likelihood":{"window":20000}}'
 
 CONFIGS=(
   # A. raw detectors
@@ -74,6 +92,31 @@ CONFIGS=(
   '{"algorithm":"zscore","likelihood":true,"cooldown":"8h"}'
   '{"algorithm":"zscore","likelihood":true,"cooldown":"12h"}'
   '{"algorithm":"zscore","likelihood":true,"cooldown":100,"minDeviation":{"relative":0.05}}'
+  # F. likelihood on the row-scoring detectors
+  '{"algorithm":"rcf","numberOfTrees":50,"shingleSize":4,"likelihood":{"window":20000},"cooldown":100}'
+  '{"algorithm":"spike_dip","confidence":99.9,"historySize":288,"likelihood":{"window":20000},"cooldown":100}'
+  '{"algorithm":"change_point","likelihood":{"window":20000},"cooldown":100}'
+  '{"algorithm":"hst","cooldown":100}'
+  '{"algorithm":"hst","likelihood":{"window":20000},"cooldown":100}'
+  '{"algorithm":"hst","windowSize":1000,"likelihood":{"window":20000},"cooldown":100}'
+  '{"algorithm":"iforest","cooldown":100}'
+  '{"algorithm":"iforest","likelihood":{"window":20000},"cooldown":100}'
+  # G. ensembles of calibrated members
+  "$(ens max 0.9999 100 "$Z" "$RCF")"
+  "$(ens max 0.99995 100 "$Z" "$RCF")"
+  "$(ens max 0.99999 100 "$Z" "$RCF")"
+  "$(ens max 0.999999 100 "$Z" "$RCF")"
+  "$(ens max 0.99999 50 "$Z" "$RCF")"
+  "$(ens max 0.99999 200 "$Z" "$RCF")"
+  "$(ens mean 0.999 100 "$Z" "$RCF")"
+  "$(ens mean 0.9999 100 "$Z" "$RCF")"
+  "$(ens max 0.99999 100 "$Z" '{"algorithm":"mad","window":1000,"likelihood":true}')"
+  "$(ens max 0.99999 100 "$Z" '{"algorithm":"holtwinters","period":288,"alpha":0,"gamma":0,"likelihood":{"window":20000}}')"
+  "$(ens max 0.99999 100 "$Z" '{"algorithm":"spike_dip","confidence":99.9,"historySize":288,"likelihood":{"window":20000}}')"
+  "$(ens max 0.99999 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}')"
+  "$(ens max 0.99995 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}')"
+  "$(ens max 0.99999 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}' '{"algorithm":"hst","likelihood":{"window":20000}}')"
+  "$(ens max 0.99999 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}' '{"algorithm":"iforest","likelihood":{"window":20000}}')"
 )
 
 # A top-level number of the one-line JSON report (the profiles object

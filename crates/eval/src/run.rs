@@ -52,9 +52,18 @@ impl ScoreMap {
                 "the detector's effective config is not JSON ({e}): {effective}"
             ))
         })?;
+        let algorithm = v.get("algorithm").and_then(serde_json::Value::as_str);
+        // Rows carry a calibrated probability with the likelihood layer on,
+        // and always from an ensemble; the flag threshold is then that of
+        // the probability.
+        let likelihood = v.get("likelihood").filter(|l| l.is_object());
+        let ensemble = algorithm == Some("ensemble");
+        let probability = ensemble || likelihood.is_some();
         // spike_dip scores a p-value against 1 - confidence/100.
-        let p_value = v.get("algorithm").and_then(serde_json::Value::as_str) == Some("spike_dip");
-        let threshold = if p_value {
+        let p_value = algorithm == Some("spike_dip");
+        let threshold = if let Some(l) = likelihood {
+            l.get("threshold").and_then(serde_json::Value::as_f64)
+        } else if p_value {
             v.get("confidence")
                 .and_then(serde_json::Value::as_f64)
                 .map(|c| 1.0 - c / 100.0)
@@ -64,7 +73,7 @@ impl ScoreMap {
         .filter(|t| t.is_finite() && *t > 0.0)
         .ok_or_else(|| {
             Error::Invalid(format!(
-                "the detector's effective config has no positive 'threshold' (nor, for spike_dip, a 'confidence' below 100), so its scores cannot be mapped to NAB's anomaly score: {effective}"
+                "the detector's effective config has no positive 'threshold' (nor, for spike_dip, a 'confidence' below 100; nor, with likelihood, a 'likelihood.threshold'), so its scores cannot be mapped to NAB's anomaly score: {effective}"
             ))
         })?;
         let direction = match v.get("direction").and_then(serde_json::Value::as_str) {
@@ -77,9 +86,6 @@ impl ScoreMap {
                 )));
             }
         };
-        let probability = v
-            .get("likelihood")
-            .is_some_and(serde_json::Value::is_object);
         Ok(ScoreMap {
             threshold,
             direction,

@@ -738,6 +738,66 @@ fn cases() -> Vec<Case> {
         restore_after_batch: Some(1),
     });
 
+    // ------------------------------------------------ hst, iforest, ensemble
+
+    let mut rng = Rng(28);
+    let mut values = noisy(&mut rng, 260, 20.0, 1.5, &[(180, 40.0), (220, 5.0)]);
+    values[30] = nan;
+    values[200] = -inf;
+    out.push(Case {
+        name: "hst_learned_ranges",
+        description: "hst (Half-Space Trees), 5 trees of height 6, windows of 40 rows, ranges learned from the first 40: NaN in warm-up, -inf later, a spike and a dip, two window pivots between batches and a restore",
+        config: r#"{"algorithm":"hst","numberOfTrees":5,"height":6,"windowSize":40,"threshold":0.98}"#,
+        width: 1,
+        timestamps: times(260),
+        values,
+        keys: vec![],
+        batches: vec![39, 2, 100, 119],
+        restore_after_batch: Some(1),
+    });
+
+    let mut rng = Rng(29);
+    let n = 300;
+    let keys = interleaved_keys(&mut rng, n, 2);
+    let mut values = Vec::with_capacity(n * 2);
+    for (i, &k) in keys.iter().enumerate() {
+        let a = 5.0 * f64::from(k) + rng.normal();
+        let b = 2.0 * a + 0.2 * rng.normal();
+        let (a, b) = match i {
+            200 => (a, -b), // breaks the tie between the columns
+            250 => (nan, b),
+            _ => (a, b),
+        };
+        values.push(a);
+        values.push(b);
+    }
+    out.push(Case {
+        name: "iforest_keys_likelihood",
+        description: "iforest over 2 correlated columns with two keys, 10 trees, subsamples of 32, a window of 64 retrained every 16 rows, the likelihood layer on: a broken correlation, a NaN column, a restore between retrainings",
+        config: r#"{"algorithm":"iforest","numberOfTrees":10,"subSampleSize":32,"windowSize":64,"refreshInterval":16,"likelihood":{"minSamples":10,"shortWindow":3,"threshold":0.99}}"#,
+        width: 2,
+        timestamps: times(n),
+        values,
+        keys,
+        batches: vec![50, 1, 149, 100],
+        restore_after_batch: Some(2),
+    });
+
+    let mut rng = Rng(30);
+    let mut values = noisy(&mut rng, 240, 100.0, 3.0, &[(150, 130.0), (190, 80.0)]);
+    values[60] = nan;
+    out.push(Case {
+        name: "ensemble_max",
+        description: "ensemble of zscore, mad and rcf (each calibrated by its likelihood layer), max of their probabilities, threshold 0.999, cooldown 10, minTrainingSize 30 for the members: a spike, a dip, NaN; severity from the probability",
+        config: r#"{"algorithm":"ensemble","members":[{"algorithm":"zscore","likelihood":{"minSamples":20,"shortWindow":3}},{"algorithm":"mad","window":40,"likelihood":{"minSamples":20}},{"algorithm":"rcf","numberOfTrees":5,"subSampleSize":16,"timeDecay":64,"shingleSize":2,"likelihood":{"minSamples":20}}],"minTrainingSize":30,"threshold":0.999,"cooldown":10}"#,
+        width: 1,
+        timestamps: times(240),
+        values,
+        keys: vec![],
+        batches: vec![35, 65, 140],
+        restore_after_batch: Some(1),
+    });
+
     out
 }
 

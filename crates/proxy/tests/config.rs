@@ -151,10 +151,10 @@ fn bad_configurations_name_the_bad_key() {
 #[test]
 fn every_algorithm_configures_and_scores_one_number() {
     for algo in wasmad_core::ALGORITHMS {
-        let extra = if *algo == "holtwinters" {
-            r#","period":4"#
-        } else {
-            ""
+        let extra = match *algo {
+            "holtwinters" => r#","period":4"#,
+            "ensemble" => r#","members":[{"algorithm":"zscore"},{"algorithm":"mad"}]"#,
+            _ => "",
         };
         let json = format!(r#"{{"metric":"header:x","detector":{{"algorithm":"{algo}"{extra}}}}}"#);
         let c = parse(&json).unwrap_or_else(|e| panic!("{algo}: {e}"));
