@@ -189,6 +189,27 @@ pub fn scale_floor(center: f64) -> f64 {
     (center.abs() * 1.5e-8).max(1e-12)
 }
 
+/// `b.scale.max(scale_floor(b.center))` (the default
+/// [`crate::model::Model::floored_scale`]) with the same value, written as
+/// compares and selects: `var.sqrt()` of a learned model is never NaN, nor
+/// is the floor, and where `f64::max` would pick between them this does
+/// too. For wasm32, LLVM lowers `f64::max` to a call to `fmax`
+/// (WebAssembly's `f64.max` propagates NaN, IEEE maxNum does not), and in
+/// wasmtime each call spills the live float registers: the two calls per
+/// row were most of the WASM overhead of the z-score and EWMA loops. Opted
+/// into per model (measured in BENCHMARKS.md), because moving LLVM's
+/// inlining of a loop can cost more than the calls.
+#[inline(always)]
+pub fn floored_scale_select(b: &crate::model::Baseline) -> f64 {
+    let a = b.center.abs() * 1.5e-8;
+    let floor = if a > 1e-12 { a } else { 1e-12 };
+    if b.scale > floor || floor.is_nan() {
+        b.scale
+    } else {
+        floor
+    }
+}
+
 /// One model per key, all with the same parameters, and (when the alert
 /// settings need it) one [`KeyState`] per key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -446,7 +467,7 @@ fn step<M: Model>(
         return;
     }
     let b = model.baseline(params);
-    let scale = b.scale.max(scale_floor(b.center));
+    let scale = M::floored_scale(&b);
     let z = (x - b.center) / scale;
     let t = common.threshold;
     let band = t * scale;
@@ -494,7 +515,7 @@ fn step_stateful<M: Model>(
         return;
     }
     let b = model.baseline(params);
-    let scale = b.scale.max(scale_floor(b.center));
+    let scale = M::floored_scale(&b);
     let z = (x - b.center) / scale;
     let t = common.threshold;
     let band = t * scale;
@@ -534,4 +555,46 @@ fn step_stateful<M: Model>(
     }
     out.flags[i] = f;
     model.learn(x, params);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Baseline;
+
+    /// The compare-and-select floor is the default floor, bit for bit, on
+    /// every pair of a grid that covers signs, zeros, subnormals, the floor's
+    /// corner (|center| * 1.5e-8 = 1e-12), huge values, infinities and NaN.
+    #[test]
+    fn floored_scale_select_is_the_default_floor() {
+        let values = [
+            f64::NAN,
+            f64::NEG_INFINITY,
+            -1e300,
+            -1.0,
+            -1e-12 / 1.5e-8,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE,
+            5e-324,
+            1e-13,
+            1e-12,
+            2e-12,
+            1e-12 / 1.5e-8,
+            1.0,
+            1e300,
+            f64::INFINITY,
+        ];
+        for &center in &values {
+            for &scale in &values {
+                let b = Baseline { center, scale };
+                let want = b.scale.max(scale_floor(b.center));
+                assert_eq!(
+                    floored_scale_select(&b).to_bits(),
+                    want.to_bits(),
+                    "center {center}, scale {scale}"
+                );
+            }
+        }
+    }
 }

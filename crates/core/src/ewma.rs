@@ -91,6 +91,13 @@ impl Model for Ewma {
         }
     }
 
+    /// [`crate::engine::floored_scale_select`]: the default's value, compiled
+    /// to compares and selects (see there and BENCHMARKS.md).
+    #[inline(always)]
+    fn floored_scale(b: &Baseline) -> f64 {
+        crate::engine::floored_scale_select(b)
+    }
+
     #[inline(always)]
     fn learn(&mut self, x: f64, p: &EwmaParams) {
         if self.seen == 0 {

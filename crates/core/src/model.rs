@@ -48,4 +48,11 @@ pub trait Model: Clone + Serialize + DeserializeOwned + Send + 'static {
     /// Whether a deserialised model is consistent with `params` (guards restore
     /// against corrupt snapshots).
     fn is_consistent(&self, params: &Self::Params) -> bool;
+    /// The baseline's scale, floored by [`crate::engine::scale_floor`] of its
+    /// center: what the engine divides by. Models override it only to
+    /// change how the floor compiles, never its value (see [`crate::ewma`]).
+    #[inline(always)]
+    fn floored_scale(b: &Baseline) -> f64 {
+        b.scale.max(crate::engine::scale_floor(b.center))
+    }
 }
