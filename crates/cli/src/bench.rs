@@ -1,6 +1,7 @@
 //! `wasmad bench`: rows/s of every detector natively and inside the WASM
 //! component at fixed batch sizes, and end to end through SQL.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -303,15 +304,17 @@ pub async fn run(args: &BenchArgs, json: bool, parallelism: Option<usize>) -> Re
     let rt = Runtime::embedded(Limits::default())?;
     let data = Data::new(args.rows, args.keys);
     let mut rows = Vec::new();
-    let emit = |r: &Row| {
+    let emit = |r: &Row| -> std::io::Result<()> {
         if json {
-            println!(
+            writeln!(
+                std::io::stdout(),
                 "{}",
                 serde_json::json!({"detector": r.detector, "path": r.path, "keys": r.keys, "rows": r.rows,
                     "seconds": r.seconds, "rows_per_sec": r.rows_per_sec(), "anomalies": r.anomalies})
-            );
+            )?;
         } else {
-            println!(
+            writeln!(
+                std::io::stdout(),
                 "{:<8} {:<11} keys={:<7} {:>12.0} rows/s  ({} rows in {:.3}s, {} anomalies)",
                 r.detector,
                 r.path,
@@ -320,12 +323,13 @@ pub async fn run(args: &BenchArgs, json: bool, parallelism: Option<usize>) -> Re
                 r.rows,
                 r.seconds,
                 r.anomalies
-            );
+            )?;
         }
+        Ok(())
     };
     for d in args.detectors.iter().chain(&args.configs) {
         for r in micro(args, &rt, &data, d)? {
-            emit(&r);
+            emit(&r)?;
             rows.push(r);
         }
     }
@@ -338,13 +342,13 @@ pub async fn run(args: &BenchArgs, json: bool, parallelism: Option<usize>) -> Re
                 (Backend::Native, "sql-native"),
             ] {
                 let r = sql(args, backend, path, k, parallelism).await?;
-                emit(&r);
+                emit(&r)?;
                 rows.push(r);
             }
         }
     }
     if !json {
-        println!("\nratios (same run):");
+        writeln!(std::io::stdout(), "\nratios (same run):")?;
         for d in args.detectors.iter().chain(&args.configs) {
             let get = |p: &str| {
                 rows.iter()
@@ -352,10 +356,11 @@ pub async fn run(args: &BenchArgs, json: bool, parallelism: Option<usize>) -> Re
                     .map(Row::rows_per_sec)
             };
             if let (Some(n), Some(w)) = (get("native"), get("wasm")) {
-                println!(
+                writeln!(
+                    std::io::stdout(),
                     "  {d:<8} native/wasm time ratio (WASM slowdown) = {:.3}",
                     n / w
-                );
+                )?;
             }
         }
         for &k in &args.sql_keys {
@@ -365,19 +370,21 @@ pub async fn run(args: &BenchArgs, json: bool, parallelism: Option<usize>) -> Re
                     .map(Row::rows_per_sec)
             };
             if let (Some(w), Some(n)) = (get("sql"), get("sql-native")) {
-                println!(
+                writeln!(
+                    std::io::stdout(),
                     "  sql keys={k:<7} wasm {:.1}M rows/s, native {:.1}M rows/s, slowdown {:.3}",
                     w / 1e6,
                     n / 1e6,
                     n / w
-                );
+                )?;
             }
             if let (Some(t), Some(o)) = (get("sql"), get("sql-over")) {
-                println!(
+                writeln!(
+                    std::io::stdout(),
                     "  sql keys={k:<7} OVER form {:.1}M rows/s = {:.3}x the table form",
                     o / 1e6,
                     o / t
-                );
+                )?;
             }
         }
     }

@@ -11,6 +11,7 @@ mod eval;
 mod job;
 mod script;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -147,7 +148,7 @@ async fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Some(Command::Describe) => {
             let desc: serde_json::Value = serde_json::from_str(&backend(&cli)?.describe())?;
-            println!("{}", serde_json::to_string_pretty(&desc)?);
+            writeln!(stdout, "{}", serde_json::to_string_pretty(&desc)?)?;
             Ok(())
         }
         Some(Command::ExportComponent { out }) => {
@@ -189,17 +190,20 @@ async fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("cannot enter {}", root.display()))?;
             let sql = std::fs::read_to_string("sql/quickstart.sql")
                 .context("cannot read sql/quickstart.sql")?;
-            println!(
+            writeln!(
+                stdout,
                 "wasmad demo: sql/quickstart.sql over four NAB series in examples/data/ (MIT, see examples/data/NOTICE)"
-            );
-            println!(
+            )?;
+            writeln!(
+                stdout,
                 "Detectors run inside the embedded WebAssembly component; one model per series (partitionBy)."
-            );
+            )?;
             let ctx = wasmad_sql::context(session_config(&cli), backend(&cli)?);
             script::run_script(&ctx, &sql, cli.format, true, &mut stdout).await?;
-            println!(
+            writeln!(
+                stdout,
                 "\nNext: wasmad run sql/per_key.sql, wasmad describe, wasmad bench (see README.md)."
-            );
+            )?;
             Ok(())
         }
     }

@@ -287,3 +287,40 @@ fn bench_prints_json_lines_for_every_path() {
         assert_eq!(l["anomalies"], table["anomalies"], "{l}");
     }
 }
+
+/// A reader that stops early (`wasmad describe | head -c 100`) ends the
+/// command quietly: exit 0, no panic about a broken pipe.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::io::Read;
+    for args in [
+        &["describe"][..],
+        &[
+            "bench",
+            "--rows",
+            "100000",
+            "--no-sql",
+            "--detectors",
+            "zscore",
+        ][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmad"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("wasmad starts");
+        let mut first = [0u8; 1];
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_exact(&mut first)
+            .expect("some output");
+        // The pipe's read end is dropped here: further writes fail with EPIPE.
+        let out = child.wait_with_output().expect("wasmad ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
