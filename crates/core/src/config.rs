@@ -515,6 +515,25 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An integer key that also takes the string `"auto"`: `None` for
+    /// `"auto"`, null or absent.
+    pub fn integer_or_auto(&self, key: &str) -> Result<Option<u64>> {
+        match self.present(key) {
+            Some(Value::String(s)) if s == "auto" => Ok(None),
+            Some(Value::String(_)) => {
+                let spec = self.spec(key);
+                Err(Error::InvalidConfig(format!(
+                    "'{}' = {} has the wrong type for algorithm '{}'; accepted: an integer {}, or \"auto\"",
+                    self.label(spec),
+                    self.present(key).map_or(String::new(), Value::to_string),
+                    self.algorithm,
+                    spec.range_text()
+                )))
+            }
+            _ => self.integer(key),
+        }
+    }
+
     /// A nested object key, read against its fields: `None` when absent,
     /// null or `false`; `true` (when the spec allows booleans) reads as `{}`,
     /// every field at its default.

@@ -12,6 +12,7 @@ use crate::ensemble::{self, Ensemble};
 use crate::error::{Error, Result};
 use crate::ewma::Ewma;
 use crate::holtwinters::HoltWinters;
+use crate::holtwinters_v1::{self, LegacyHoltWinters};
 use crate::hst::Hst;
 use crate::iforest::IForest;
 use crate::mad::Mad;
@@ -55,8 +56,9 @@ pub enum Detector {
     Ewma(Keyed<Ewma>),
     /// See [`crate::mad`].
     Mad(Keyed<Mad>),
-    /// See [`crate::holtwinters`].
-    HoltWinters(Keyed<HoltWinters>),
+    /// `holtwinters` as snapshots before 2026-12-04 hold it; restore upgrades
+    /// it to [`Detector::HoltWinters`] (see [`crate::holtwinters_v1`]).
+    HoltWintersV1(Keyed<LegacyHoltWinters>),
     /// See [`crate::rcf`]. (New variants go last: snapshots name variants by index.)
     Rcf(RowKeyed<Rcf>),
     /// See [`crate::spikedip`].
@@ -73,6 +75,8 @@ pub enum Detector {
     Hst(RowKeyed<Hst>),
     /// See [`crate::iforest`].
     IForest(RowKeyed<IForest>),
+    /// See [`crate::holtwinters`].
+    HoltWinters(Keyed<HoltWinters>),
 }
 
 macro_rules! dispatch {
@@ -90,6 +94,7 @@ macro_rules! dispatch {
             Detector::Ensemble($k) => $body,
             Detector::Hst($k) => $body,
             Detector::IForest($k) => $body,
+            Detector::HoltWintersV1($k) => $body,
         }
     };
 }
@@ -109,6 +114,7 @@ macro_rules! dispatch_single {
             Detector::Arima($k) => $body,
             Detector::Hst($k) => $body,
             Detector::IForest($k) => $body,
+            Detector::HoltWintersV1($k) => $body,
             Detector::Ensemble($e) => $ens,
         }
     };
@@ -254,6 +260,20 @@ impl Detector {
             Detector::Ensemble(_) => ensemble::NAME,
             Detector::Hst(_) => <Hst as RowModel>::NAME,
             Detector::IForest(_) => <IForest as RowModel>::NAME,
+            Detector::HoltWintersV1(_) => LegacyHoltWinters::NAME,
+        }
+    }
+
+    /// An older snapshot's state as the current detector (the identity for
+    /// every current variant).
+    fn upgrade(self) -> Detector {
+        match self {
+            Detector::HoltWintersV1(k) => Detector::HoltWinters(holtwinters_v1::upgrade(k)),
+            Detector::Ensemble(mut e) => {
+                e.members = e.members.into_iter().map(Detector::upgrade).collect();
+                Detector::Ensemble(e)
+            }
+            d => d,
         }
     }
 
@@ -268,7 +288,8 @@ impl Detector {
             Detector::ZScore(_)
             | Detector::Ewma(_)
             | Detector::Mad(_)
-            | Detector::HoltWinters(_) => false,
+            | Detector::HoltWinters(_)
+            | Detector::HoltWintersV1(_) => false,
             Detector::Rcf(_) => <Rcf as RowModel>::MULTIVARIATE,
             Detector::SpikeDip(_) => <SpikeDip as RowModel>::MULTIVARIATE,
             Detector::ChangePoint(_) => <ChangePoint as RowModel>::MULTIVARIATE,
@@ -287,7 +308,10 @@ impl Detector {
             Detector::ZScore(_)
             | Detector::Ewma(_)
             | Detector::Mad(_)
-            | Detector::HoltWinters(_) => crate::engine::check_univariate(self.algorithm(), width),
+            | Detector::HoltWinters(_)
+            | Detector::HoltWintersV1(_) => {
+                crate::engine::check_univariate(self.algorithm(), width)
+            }
             Detector::Rcf(k) => k.check_width(width),
             Detector::SpikeDip(k) => k.check_width(width),
             Detector::ChangePoint(k) => k.check_width(width),
@@ -370,6 +394,11 @@ impl Detector {
                     "snapshot envelope version {version} is not supported; this module reads versions 1 and {SNAPSHOT_VERSION}"
                 )));
             }
+        };
+        // Older states of an algorithm become its current one.
+        let body = SnapshotBody {
+            config: body.config,
+            detector: body.detector.upgrade(),
         };
         // The config must still validate, and must describe the same detector.
         let fresh = Detector::from_config(&body.config).map_err(|e| {

@@ -30,6 +30,7 @@ pub mod ewma;
 pub mod flags;
 pub mod gauss;
 pub mod holtwinters;
+pub mod holtwinters_v1;
 pub mod hst;
 pub mod iforest;
 pub mod kde;

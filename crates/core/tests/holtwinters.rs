@@ -3,7 +3,12 @@
 
 #![allow(clippy::needless_range_loop)]
 
+use wasmad_core::alert::Alerts;
+use wasmad_core::config::{Common, Direction};
+use wasmad_core::engine::Keyed;
 use wasmad_core::flags::{self, Status};
+use wasmad_core::holtwinters::detect_period;
+use wasmad_core::holtwinters_v1::{LegacyHoltWinters, LegacyHoltWintersParams};
 use wasmad_core::{Detector, Error, Input, Scores};
 
 /// Seeded uniform noise in [-1, 1) (splitmix64), so no RNG crate is needed.
@@ -197,7 +202,18 @@ fn effective_config_and_defaults() {
 #[test]
 fn config_errors() {
     let cases: &[(&str, &str)] = &[
-        (r#"{"algorithm":"holtwinters"}"#, "'period' is required"),
+        (
+            r#"{"algorithm":"holtwinters","period":"daily"}"#,
+            r#"accepted: an integer >= 2 and <= 100000, or "auto""#,
+        ),
+        (
+            r#"{"algorithm":"holtwinters","maxPeriod":100,"minTrainingSize":150}"#,
+            "minTrainingSize (150) must be at least 2 * maxPeriod (200)",
+        ),
+        (
+            r#"{"algorithm":"holtwinters","period":24,"seasonality":"exponential"}"#,
+            "one of additive, multiplicative",
+        ),
         (
             r#"{"algorithm":"holtwinters","period":1}"#,
             "'period' = 1 is out of range",
@@ -261,4 +277,191 @@ fn snapshot_round_trip() {
         assert_eq!(a.forecast[i].to_bits(), b.forecast[i].to_bits());
         assert_eq!(a.score[i].to_bits(), b.score[i].to_bits());
     }
+}
+
+/// Detection finds the period of a seasonal series with a trend and noise,
+/// prefers the period to its multiples, and finds none in noise or a line.
+#[test]
+fn detects_the_period() {
+    let with_trend: Vec<f64> = seasonal(24 * 10, 1.0, 11)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + 0.05 * i as f64)
+        .collect();
+    assert_eq!(detect_period(&with_trend, 100), 24);
+    // A weekly pattern of 7 rows, amplitude growing with the level.
+    let weekly: Vec<f64> = (0..350)
+        .map(|i| {
+            let level = 50.0 + 0.2 * i as f64;
+            let factor = [1.0, 1.1, 1.2, 1.1, 1.0, 0.6, 0.5][i % 7];
+            level * factor
+        })
+        .collect();
+    assert_eq!(detect_period(&weekly, 60), 7);
+    let mut rng = Rng(3);
+    let noise: Vec<f64> = (0..500).map(|_| rng.next()).collect();
+    assert_eq!(detect_period(&noise, 100), 1);
+    let line: Vec<f64> = (0..300).map(|i| 2.0 * i as f64).collect();
+    assert_eq!(detect_period(&line, 100), 1);
+    assert_eq!(detect_period(&[1.0, 2.0], 10), 1);
+}
+
+/// With the period detected the detector holds its warm-up, then learns it
+/// as if the period had been given: from the first scored row on, every
+/// output equals that of the same config with `period` set.
+#[test]
+fn auto_period_equals_the_given_period_after_warm_up() {
+    let mut values = seasonal(24 * 12, 0.5, 5);
+    values[200] += 40.0;
+    values[100] = f64::NAN;
+    let auto = run(
+        r#"{"algorithm":"holtwinters","period":"auto","maxPeriod":40,"minTrainingSize":96}"#,
+        &values,
+    );
+    let given = run(
+        r#"{"algorithm":"holtwinters","period":24,"minTrainingSize":96}"#,
+        &values,
+    );
+    assert_eq!(format!("{auto:?}"), format!("{given:?}"));
+    // (The NaN shifts the phase by one row: the two rows after it are
+    // flagged, as documented.)
+    assert!(anomalies(&auto).contains(&200));
+    // The default: period auto, maxPeriod 300, warm-up 900 rows.
+    let d = Detector::from_config(r#"{"algorithm":"holtwinters"}"#).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&d.config_json()).unwrap();
+    assert_eq!(v["period"], "auto");
+    assert_eq!(v["maxPeriod"], 300);
+    assert_eq!(v["minTrainingSize"], 900);
+    assert_eq!(v["seasonality"], "additive");
+}
+
+/// Keys detect their own periods.
+#[test]
+fn keys_detect_their_own_periods() {
+    let a = seasonal(24 * 8, 0.3, 1);
+    let b: Vec<f64> = (0..24 * 8)
+        .map(|i| [0.0, 10.0, 0.0, -10.0, 5.0][i % 5] + 100.0)
+        .collect();
+    let mut ts = Vec::new();
+    let mut vs = Vec::new();
+    let mut keys = Vec::new();
+    for i in 0..a.len() {
+        ts.extend([i as i64, i as i64]);
+        vs.extend([a[i], b[i]]);
+        keys.extend([0u32, 1]);
+    }
+    let mut d =
+        Detector::from_config(r#"{"algorithm":"holtwinters","maxPeriod":40,"minTrainingSize":96}"#)
+            .unwrap();
+    let mut out = Scores::default();
+    d.process(
+        &Input {
+            timestamps: &ts,
+            values: &vs,
+            width: 1,
+            keys: &keys,
+        },
+        &mut out,
+    )
+    .unwrap();
+    // Key 1 repeats exactly every 5 rows: once warm, its forecast is exact.
+    for i in 100..a.len() {
+        assert!((out.forecast[2 * i + 1] - b[i]).abs() < 1e-9, "row {i}");
+    }
+    // Key 0's daily pattern is tracked too: no flags on clean rows.
+    assert!(anomalies(&out).is_empty(), "{:?}", anomalies(&out));
+}
+
+/// Seasonal swings that grow with the level: multiplicative indices follow
+/// them, additive ones lag behind (larger errors, false flags).
+#[test]
+fn multiplicative_seasonality() {
+    let mut rng = Rng(9);
+    let mut values: Vec<f64> = (0..24 * 20)
+        .map(|i| {
+            let level = 20.0 + 0.5 * i as f64;
+            let factor = 1.0 + ((i % 24) as f64 / 23.0 - 0.5);
+            level * factor * (1.0 + 0.005 * rng.next())
+        })
+        .collect();
+    values[400] *= 1.6;
+    let config = |s: &str| {
+        format!(
+            r#"{{"algorithm":"holtwinters","period":24,"seasonality":"{s}","alpha":0.2,"beta":0.1,"gamma":0.3}}"#
+        )
+    };
+    let mult = run(&config("multiplicative"), &values);
+    let add = run(&config("additive"), &values);
+    let rms = |out: &Scores| {
+        let e: Vec<f64> = (100..values.len())
+            .filter(|i| *i != 400)
+            .map(|i| values[i] - out.forecast[i])
+            .collect();
+        (e.iter().map(|x| x * x).sum::<f64>() / e.len() as f64).sqrt()
+    };
+    assert!(
+        rms(&mult) < 0.6 * rms(&add),
+        "multiplicative {} vs additive {}",
+        rms(&mult),
+        rms(&add)
+    );
+    assert!(anomalies(&mult).contains(&400), "{:?}", anomalies(&mult));
+    // A non-positive first season: indices start at 1 and nothing breaks.
+    let around_zero: Vec<f64> = (0..200).map(|i| ((i % 24) as f64 - 11.5) * 0.1).collect();
+    let out = run(&config("multiplicative"), &around_zero);
+    assert!(out.forecast[100..].iter().all(|f| f.is_finite()));
+}
+
+/// A snapshot of the detector as written before 2026-12-04 (the legacy
+/// state: additive, fixed period) restores as the current detector, which
+/// then continues exactly as the legacy one would have.
+#[test]
+fn legacy_snapshots_restore_and_continue_identically() {
+    let values = seasonal(24 * 8, 0.5, 12);
+    let (head, tail) = values.split_at(100);
+    let params = LegacyHoltWintersParams {
+        period: 24,
+        alpha: 0.05,
+        beta: 0.0,
+        gamma: 0.1,
+    };
+    let common = Common {
+        threshold: 3.0,
+        min_training_size: 48,
+        direction: Direction::Both,
+    };
+    let mut legacy = Detector::HoltWintersV1(Keyed::<LegacyHoltWinters>::new(
+        common,
+        params,
+        Alerts::default(),
+    ));
+    let mut out = Scores::default();
+    let ts: Vec<i64> = (0..values.len() as i64).collect();
+    legacy
+        .process(&Input::univariate(&ts[..100], head), &mut out)
+        .unwrap();
+    let bytes = legacy.snapshot();
+    let mut restored = Detector::restore(&bytes).expect("a legacy snapshot restores");
+    assert!(
+        restored
+            .config_json()
+            .contains(r#""seasonality":"additive""#)
+    );
+    let (mut a, mut b) = (Scores::default(), Scores::default());
+    legacy
+        .process(&Input::univariate(&ts[100..], tail), &mut a)
+        .unwrap();
+    restored
+        .process(&Input::univariate(&ts[100..], tail), &mut b)
+        .unwrap();
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    // And the current detector from the same config gives the same rows.
+    let fresh = run(
+        r#"{"algorithm":"holtwinters","period":24,"minTrainingSize":48}"#,
+        &values,
+    );
+    assert_eq!(
+        format!("{:?}", &fresh.score[100..]),
+        format!("{:?}", b.score)
+    );
 }

@@ -56,6 +56,8 @@ const CONFIGS: &[&str] = &[
     r#"{"algorithm":"iforest","numberOfTrees":4,"subSampleSize":8,"windowSize":12,"refreshInterval":5,"threshold":0.6}"#,
     r#"{"algorithm":"iforest","numberOfTrees":3,"subSampleSize":4,"windowSize":6,"minTrainingSize":3,"refreshInterval":2,"seed":11,"direction":"up","likelihood":{"shortWindow":2,"minSamples":2,"threshold":0.7},"minConsecutive":2}"#,
     r#"{"algorithm":"ensemble","members":[{"algorithm":"zscore","likelihood":{"shortWindow":2,"minSamples":3}},{"algorithm":"mad","window":5,"likelihood":{"minSamples":2}},{"algorithm":"rcf","numberOfTrees":3,"subSampleSize":10,"seed":3}],"minTrainingSize":3,"threshold":0.8,"cooldown":2,"minConsecutive":2}"#,
+    r#"{"algorithm":"holtwinters","period":"auto","maxPeriod":4,"minTrainingSize":9,"seasonality":"multiplicative","alpha":0.3,"beta":0.1,"gamma":0.4}"#,
+    r#"{"algorithm":"holtwinters","maxPeriod":3,"minTrainingSize":6,"likelihood":{"shortWindow":2,"minSamples":2,"threshold":0.8},"cooldown":2}"#,
     r#"{"algorithm":"hst","numberOfTrees":3,"height":4,"windowSize":10,"minTrainingSize":5,"threshold":0.9}"#,
     r#"{"algorithm":"hst","numberOfTrees":2,"height":3,"windowSize":12,"limits":[[-100,100]],"seed":9,"likelihood":{"shortWindow":2,"minSamples":2,"threshold":0.7},"cooldown":2}"#,
     r#"{"algorithm":"ensemble","members":[{"algorithm":"ewma","alpha":0.3,"minTrainingSize":5},{"algorithm":"change_point","historySize":6,"confidence":70}],"combine":"mean","direction":"down","threshold":0.6,"cooldown":"3us","severity":{"medium":1.2,"high":3}}"#,

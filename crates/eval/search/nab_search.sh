@@ -19,7 +19,8 @@
 #   E. one likelihood setting at a time around the best of D (threshold,
 #      cap, window, minSamples), and the other hygiene keys (minConsecutive,
 #      a cooldown in time, minDeviation);
-#   F. the row-scoring detectors (rcf, spike_dip, change_point, hst,
+#   F. holtwinters with its period detected (additive, multiplicative),
+#      the row-scoring detectors (rcf, spike_dip, change_point, hst,
 #      iforest) with the likelihood layer (E's best window), and hst and
 #      iforest raw;
 #   G. ensembles of calibrated members (E's best zscore with each other
@@ -96,6 +97,9 @@ CONFIGS=(
   '{"algorithm":"rcf","numberOfTrees":50,"shingleSize":4,"likelihood":{"window":20000},"cooldown":100}'
   '{"algorithm":"spike_dip","confidence":99.9,"historySize":288,"likelihood":{"window":20000},"cooldown":100}'
   '{"algorithm":"change_point","likelihood":{"window":20000},"cooldown":100}'
+  '{"algorithm":"holtwinters","likelihood":{"window":20000},"cooldown":100}'
+  '{"algorithm":"holtwinters","seasonality":"multiplicative","likelihood":{"window":20000},"cooldown":100}'
+  '{"algorithm":"holtwinters","alpha":0,"gamma":0,"likelihood":{"window":20000},"cooldown":100}'
   '{"algorithm":"hst","cooldown":100}'
   '{"algorithm":"hst","likelihood":{"window":20000},"cooldown":100}'
   '{"algorithm":"hst","windowSize":1000,"likelihood":{"window":20000},"cooldown":100}'
@@ -117,6 +121,7 @@ CONFIGS=(
   "$(ens max 0.99995 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}')"
   "$(ens max 0.99999 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}' '{"algorithm":"hst","likelihood":{"window":20000}}')"
   "$(ens max 0.99999 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}' '{"algorithm":"iforest","likelihood":{"window":20000}}')"
+  "$(ens max 0.99999 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}' '{"algorithm":"holtwinters","alpha":0,"gamma":0,"likelihood":{"window":20000}}')"
 )
 
 # A top-level number of the one-line JSON report (the profiles object

@@ -738,6 +738,27 @@ fn cases() -> Vec<Case> {
         restore_after_batch: Some(1),
     });
 
+    let mut values: Vec<f64> = (0..200)
+        .map(|i| {
+            let level = 40.0 + 0.3 * i as f64;
+            let factor = [1.0, 1.4, 1.1, 0.7, 0.8][i % 5];
+            level * factor + 0.5 * ((i * 37 % 11) as f64 - 5.0) / 5.0
+        })
+        .collect();
+    values[150] *= 1.5;
+    values[60] = nan;
+    out.push(Case {
+        name: "holtwinters_auto_multiplicative",
+        description: "holtwinters with the period detected (maxPeriod 12, from the first 36 rows: 5) and multiplicative seasonality over a series whose swings grow with its trend: detection, replay of the held rows, a spike, NaN (shifts the phase), a restore mid-detection",
+        config: r#"{"algorithm":"holtwinters","period":"auto","maxPeriod":12,"minTrainingSize":36,"seasonality":"multiplicative","alpha":0.2,"beta":0.05,"gamma":0.3}"#,
+        width: 1,
+        timestamps: times(200),
+        values,
+        keys: vec![],
+        batches: vec![20, 30, 150],
+        restore_after_batch: Some(0),
+    });
+
     // ------------------------------------------------ hst, iforest, ensemble
 
     let mut rng = Rng(28);
