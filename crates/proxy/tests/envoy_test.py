@@ -73,10 +73,20 @@ def check(cond, what):
         failures.append(what)
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port never handed out before in this run: the kernel
+    may give a just-closed port again, and two listeners of one Envoy config
+    on the same port make Envoy refuse the whole config."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 # --- the upstream for request_duration: sleeps ?ms= then answers 200 --------
