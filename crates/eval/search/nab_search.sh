@@ -8,8 +8,8 @@
 #
 # Rules the grid keeps: every config is applied to every file unchanged (no
 # per-file or per-category settings); the labels only rank whole configs.
-# About 60 configs at 1-5 s each (debug build), 16-22 s for those with
-# rcf: about six minutes.
+# About 70 configs at 1-5 s each (debug build), 16-32 s for those with
+# rcf: about eight minutes.
 #
 # The grid, by question:
 #   A. raw detectors, no alert settings (the README's earlier table);
@@ -119,6 +119,11 @@ CONFIGS=(
   "$(ens max 0.99999 100 "$Z" '{"algorithm":"spike_dip","confidence":99.9,"historySize":288,"likelihood":{"window":20000}}')"
   "$(ens max 0.99999 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}')"
   "$(ens max 0.99995 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}')"
+  "$(ens max 0.99998 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}')"
+  "$(ens max 0.99999 75 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}')"
+  "$(ens max 0.99999 150 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}')"
+  "$(ens max 0.99999 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":{"window":20000}}')"
+  "$(ens max 0.99999 100 "$Z" '{"algorithm":"rcf","numberOfTrees":50,"shingleSize":8,"likelihood":{"window":20000}}' '{"algorithm":"mad","window":1000,"likelihood":true}')"
   "$(ens max 0.99999 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}' '{"algorithm":"hst","likelihood":{"window":20000}}')"
   "$(ens max 0.99999 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}' '{"algorithm":"iforest","likelihood":{"window":20000}}')"
   "$(ens max 0.99999 100 "$Z" "$RCF" '{"algorithm":"mad","window":1000,"likelihood":true}' '{"algorithm":"holtwinters","alpha":0,"gamma":0,"likelihood":{"window":20000}}')"

@@ -55,17 +55,17 @@ use scorer::{best, normalise, null_score, perfect_score, score_corpus, sweep};
 /// of calibrated detectors; each config applied unchanged to the whole
 /// corpus): an ensemble of z-scores over all rows, a Random Cut Forest (50
 /// trees, shingles of 4 rows) and a rolling MAD (1000 rows), each calibrated
-/// per series by its likelihood layer, flagging when the largest of their
-/// probabilities reaches 0.99999, at most one alert per 100 rows of a
-/// series. NAB v1.1: 68.07 standard, 55.59 low FP, 74.11 low FN (zscore
-/// with likelihood alone, the previous default: 62.64 / 53.48 / 67.33; the
-/// raw z-score: 40.56 / 28.84 / 48.02). Replace it only through a
-/// documented global search.
+/// per series by its likelihood layer (long-run memory 20000 rows), flagging
+/// when the largest of their probabilities reaches 0.99999, at most one
+/// alert per 100 rows of a series. NAB v1.1: 68.21 standard, 55.80 low FP,
+/// 74.21 low FN (zscore with likelihood alone, the previous default: 62.64 /
+/// 53.48 / 67.33; the raw z-score: 40.56 / 28.84 / 48.02). Replace it only
+/// through a documented global search.
 pub const RECOMMENDED_CONFIG: &str = concat!(
     r#"{"algorithm":"ensemble","members":["#,
     r#"{"algorithm":"zscore","likelihood":{"window":20000}},"#,
     r#"{"algorithm":"rcf","numberOfTrees":50,"shingleSize":4,"likelihood":{"window":20000}},"#,
-    r#"{"algorithm":"mad","window":1000,"likelihood":true}],"#,
+    r#"{"algorithm":"mad","window":1000,"likelihood":{"window":20000}}],"#,
     r#""combine":"max","threshold":0.99999,"cooldown":100}"#
 );
 
