@@ -250,6 +250,17 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// Whether a deviation on the given side (`up`: above the forecast) may
+    /// be flagged.
+    #[inline]
+    pub fn allows(self, up: bool) -> bool {
+        match self {
+            Direction::Both => true,
+            Direction::Up => up,
+            Direction::Down => !up,
+        }
+    }
+
     /// The config spelling.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -99,27 +99,6 @@ macro_rules! dispatch {
     };
 }
 
-/// [`dispatch!`] over the single-algorithm variants, with `$ens` for the ensemble.
-macro_rules! dispatch_single {
-    ($self:expr, $k:ident => $body:expr, $e:ident => $ens:expr) => {
-        match $self {
-            Detector::ZScore($k) => $body,
-            Detector::Ewma($k) => $body,
-            Detector::Mad($k) => $body,
-            Detector::HoltWinters($k) => $body,
-            Detector::Rcf($k) => $body,
-            Detector::SpikeDip($k) => $body,
-            Detector::ChangePoint($k) => $body,
-            Detector::Robust($k) => $body,
-            Detector::Arima($k) => $body,
-            Detector::Hst($k) => $body,
-            Detector::IForest($k) => $body,
-            Detector::HoltWintersV1($k) => $body,
-            Detector::Ensemble($e) => $ens,
-        }
-    };
-}
-
 /// Every key an algorithm takes: its own specs (common keys first), then the
 /// alert keys every algorithm shares.
 pub fn specs<M: Model>() -> Vec<ParamSpec> {
@@ -279,7 +258,7 @@ impl Detector {
 
     /// The alert settings (the ensemble's own for an ensemble).
     pub fn alerts(&self) -> &Alerts {
-        dispatch_single!(self, k => &k.alerts, e => &e.alerts)
+        dispatch!(self, k => &k.alerts)
     }
 
     /// Whether rows of more than one value are accepted.

@@ -186,8 +186,13 @@ impl Scores {
 /// gives finite scores, and any departure from it scores very high.
 #[inline(always)]
 pub fn scale_floor(center: f64) -> f64 {
-    (center.abs() * 1.5e-8).max(1e-12)
+    (center.abs() * SCALE_FLOOR_RELATIVE).max(SCALE_FLOOR_ABSOLUTE)
 }
+
+/// The scale floor's share of `|center|` (see [`scale_floor`]).
+const SCALE_FLOOR_RELATIVE: f64 = 1.5e-8;
+/// The scale floor's absolute minimum (see [`scale_floor`]).
+const SCALE_FLOOR_ABSOLUTE: f64 = 1e-12;
 
 /// `b.scale.max(scale_floor(b.center))` (the default
 /// [`crate::model::Model::floored_scale`]) with the same value, written as
@@ -201,8 +206,12 @@ pub fn scale_floor(center: f64) -> f64 {
 /// inlining of a loop can cost more than the calls.
 #[inline(always)]
 pub fn floored_scale_select(b: &crate::model::Baseline) -> f64 {
-    let a = b.center.abs() * 1.5e-8;
-    let floor = if a > 1e-12 { a } else { 1e-12 };
+    let a = b.center.abs() * SCALE_FLOOR_RELATIVE;
+    let floor = if a > SCALE_FLOOR_ABSOLUTE {
+        a
+    } else {
+        SCALE_FLOOR_ABSOLUTE
+    };
     if b.scale > floor || floor.is_nan() {
         b.scale
     } else {

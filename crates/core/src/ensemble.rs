@@ -365,11 +365,7 @@ impl Ensemble {
         out.score[i] = p;
         out.probability[i] = p;
         let up = flags::is_up(self.scratch[best].flags[i]);
-        let side = match self.direction {
-            Direction::Both => true,
-            Direction::Up => up,
-            Direction::Down => !up,
-        };
+        let side = self.direction.allows(up);
         let deviates = forecast.is_nan()
             || input.width != 1
             || self.alerts.deviates(input.values[i], forecast);

@@ -6,14 +6,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::{Common, ParamSpec, Reader, common_specs};
+use crate::config::{Common, ParamSpec, Reader};
 use crate::engine::Keyed;
 use crate::error::{Error, Result};
 use crate::holtwinters::{HoltWinters, HoltWintersParams, Seasonality};
 use crate::model::{Baseline, Model};
-
-/// The common warm-up default; the effective default is `max(2 * period, this)`.
-const MIN_TRAINING_DEFAULT: u64 = 30;
 
 /// Parameters of [`LegacyHoltWinters`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,65 +63,17 @@ impl Model for LegacyHoltWinters {
     const NAME: &'static str = "holtwinters";
     const DESCRIPTION: &'static str = "Additive Holt-Winters (level, trend, seasonal index per phase); score = (x - forecast) / RMS of recent one-step errors.";
 
+    // Never built from a config (configs build `HoltWinters`): these only
+    // complete the `Model` a `Keyed` holds.
     fn specs() -> Vec<ParamSpec> {
-        let mut s = common_specs(3.0, MIN_TRAINING_DEFAULT);
-        s.push(
-            ParamSpec::integer(
-                "period",
-                None,
-                "Season length in rows (required; e.g. 288 for daily 5-minute data). The phase counts learned rows, so skipped rows shift it. Default minTrainingSize: max(2 * period, 30).",
-            )
-            .min(2.0)
-            .max(100_000.0),
-        );
-        s.push(
-            ParamSpec::number("alpha", Some(0.05), "Level smoothing, in [0, 1].")
-                .min(0.0)
-                .max(1.0),
-        );
-        s.push(
-            ParamSpec::number(
-                "beta",
-                Some(0.0),
-                "Trend smoothing, in [0, 1] (0: no trend).",
-            )
-            .min(0.0)
-            .max(1.0),
-        );
-        s.push(
-            ParamSpec::number(
-                "gamma",
-                Some(0.1),
-                "Seasonal smoothing, in [0, 1]; max(gamma, alpha) also weighs the error variance.",
-            )
-            .min(0.0)
-            .max(1.0),
-        );
-        s
+        HoltWinters::specs()
     }
 
-    fn params(reader: &Reader<'_>, common: &mut Common) -> Result<LegacyHoltWintersParams> {
-        let period = reader.integer("period")?.ok_or_else(|| {
-            Error::InvalidConfig(
-                "'period' is required for algorithm 'holtwinters' (season length in rows, e.g. 288 for daily 5-minute data); accepted: integer >= 2 and <= 100000"
-                    .into(),
-            )
-        })?;
-        if !reader.is_set("minTrainingSize") {
-            common.min_training_size = common.min_training_size.max(2 * period);
-        }
-        if common.min_training_size < period {
-            return Err(Error::InvalidConfig(format!(
-                "minTrainingSize ({}) must be at least period ({period}) for algorithm 'holtwinters'",
-                common.min_training_size
-            )));
-        }
-        Ok(LegacyHoltWintersParams {
-            period,
-            alpha: reader.number_or_default("alpha")?,
-            beta: reader.number_or_default("beta")?,
-            gamma: reader.number_or_default("gamma")?,
-        })
+    fn params(_: &Reader<'_>, _: &mut Common) -> Result<LegacyHoltWintersParams> {
+        Err(Error::InvalidConfig(
+            "the holtwinters state of snapshots written before 2026-12-04 is only restored, never configured"
+                .into(),
+        ))
     }
 
     fn params_json(p: &LegacyHoltWintersParams) -> Map<String, Value> {

@@ -43,7 +43,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::{Common, Direction, ParamSpec, Reader, common_specs};
+use crate::config::{Common, ParamSpec, Reader, common_specs};
 use crate::error::{Error, Result};
 use crate::flags::Status;
 use crate::rcf::Rng;
@@ -543,19 +543,12 @@ impl RowModel for Hst {
         let (forecast, up) = if self.width == 1 {
             (self.reference_mean[0], row[0] > self.reference_mean[0])
         } else {
-            let d: f64 = row
-                .iter()
-                .zip(&self.reference_mean)
-                .zip(&self.span)
-                .map(|((x, m), s)| (x - m) / s)
-                .sum();
-            (f64::NAN, d > 0.0)
+            (
+                f64::NAN,
+                crate::rows::above_means(row, &self.reference_mean, &self.span),
+            )
         };
-        let side = match common.direction {
-            Direction::Both => true,
-            Direction::Up => up,
-            Direction::Down => !up,
-        };
+        let side = common.direction.allows(up);
         RowStep {
             status,
             forecast,
@@ -573,13 +566,6 @@ impl RowModel for Hst {
     /// `-ln(1 - score)`: the row's mass fraction, in nats (0 in the densest
     /// region, growing as the region empties; infinite at an empty one).
     fn deviation(step: &RowStep, _: &HstParams) -> f64 {
-        let m = 1.0 - step.score;
-        if step.score.is_nan() {
-            0.0
-        } else if m <= 0.0 {
-            f64::INFINITY
-        } else {
-            (-libm::log(m)).max(0.0)
-        }
+        crate::rows::unit_score_deviation(step.score)
     }
 }

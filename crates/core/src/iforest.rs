@@ -35,7 +35,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::{Common, Direction, ParamSpec, Reader, common_specs};
+use crate::config::{Common, ParamSpec, Reader, common_specs};
 use crate::error::{Error, Result};
 use crate::flags::Status;
 use crate::rcf::Rng;
@@ -496,22 +496,12 @@ impl RowModel for IForest {
         _: &mut [f64],
     ) -> RowStep {
         // Direction against the forest the row is scored on.
-        let d: f64 = row
-            .iter()
-            .zip(&self.mean)
-            .zip(&self.span)
-            .map(|((x, m), s)| (x - m) / s)
-            .sum();
+        let up = crate::rows::above_means(row, &self.mean, &self.span);
         let (status, score) = self.update(row, p);
         if status != Status::Ok {
             return RowStep::unscored(status);
         }
-        let up = d > 0.0;
-        let side = match common.direction {
-            Direction::Both => true,
-            Direction::Up => up,
-            Direction::Down => !up,
-        };
+        let side = common.direction.allows(up);
         RowStep {
             status,
             forecast: f64::NAN,
@@ -529,13 +519,6 @@ impl RowModel for IForest {
     /// `-ln(1 - score)` (0.69 at the 0.5 of ordinary rows, growing towards
     /// isolated ones).
     fn deviation(step: &RowStep, _: &IForestParams) -> f64 {
-        let m = 1.0 - step.score;
-        if step.score.is_nan() {
-            0.0
-        } else if m <= 0.0 {
-            f64::INFINITY
-        } else {
-            (-libm::log(m)).max(0.0)
-        }
+        crate::rows::unit_score_deviation(step.score)
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
 use crate::alert::{Alerts, KeyState};
-use crate::config::{Common, Direction, ParamSpec, Reader};
+use crate::config::{Common, ParamSpec, Reader};
 use crate::engine::{Extra, Input, Scores};
 use crate::error::{Error, Result};
 use crate::flags::{self, Status};
@@ -231,11 +231,7 @@ impl<R: RowModel> RowKeyed<R> {
                 let (anomaly, ratio) = match &self.alerts.likelihood {
                     None => (s.anomaly, s.ratio),
                     Some(lp) => {
-                        let side = match self.common.direction {
-                            Direction::Both => true,
-                            Direction::Up => s.up,
-                            Direction::Down => !s.up,
-                        };
+                        let side = self.common.direction.allows(s.up);
                         let d = if side {
                             R::deviation(&s, &self.params)
                         } else {

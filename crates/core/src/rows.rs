@@ -84,6 +84,32 @@ impl RowModel for SpikeDip {
     }
 }
 
+/// `-ln(1 - s)` for a score `s` in [0, 1] that grows towards anomalies
+/// (`hst`, `iforest`): 0 for NaN or `s <= 0`, infinite at `s >= 1`.
+pub(crate) fn unit_score_deviation(s: f64) -> f64 {
+    let m = 1.0 - s;
+    if s.is_nan() {
+        0.0
+    } else if m <= 0.0 {
+        f64::INFINITY
+    } else {
+        (-libm::log(m)).max(0.0)
+    }
+}
+
+/// Whether a multivariate row lies above its columns' means overall: the
+/// sum of each column's deviation from its mean over its span is positive
+/// (`hst`, `iforest`).
+pub(crate) fn above_means(row: &[f64], mean: &[f64], span: &[f64]) -> bool {
+    let d: f64 = row
+        .iter()
+        .zip(mean)
+        .zip(span)
+        .map(|((x, m), s)| (x - m) / s)
+        .sum();
+    d > 0.0
+}
+
 /// `sqrt(-2 ln(2p))` for a p-value `p`, 0 from `p >= 1/2` (and for NaN),
 /// infinite at 0.
 pub(crate) fn p_value_deviation(p: f64) -> f64 {
