@@ -45,6 +45,12 @@ pub struct BenchArgs {
     /// Skip the SQL measurements.
     #[arg(long)]
     no_sql: bool,
+    /// Also time each detector natively and in the component over the same
+    /// rows with every value NULL: each row is skipped, so the model does no
+    /// work and what remains is the floor of each path (columns across the
+    /// boundary and back, the loop, the output written).
+    #[arg(long)]
+    floor: bool,
     /// Print each SQL measurement's plan with its metrics (EXPLAIN ANALYZE) to stderr.
     #[arg(long)]
     explain: bool,
@@ -82,6 +88,15 @@ impl Data {
                 })
                 .collect(),
             keys: (0..rows).map(|i| (i % keys) as u32).collect(),
+        }
+    }
+
+    /// The same rows with every value missing (NaN, as SQL NULL arrives).
+    fn all_missing(&self) -> Data {
+        Data {
+            ts: self.ts.clone(),
+            values: vec![f64::NAN; self.values.len()],
+            keys: self.keys.clone(),
         }
     }
 
@@ -184,11 +199,25 @@ fn micro(args: &BenchArgs, rt: &Runtime, data: &Data, detector: &str) -> Result<
             Ok(())
         })
     })?;
-    Ok(vec![
+    let mut rows = vec![
         row("native", native),
         row("wasm", wasm),
         row("wasm-bytes", wasm_bytes),
-    ])
+    ];
+    if args.floor {
+        let missing = data.all_missing();
+        let native = best(args.repeat, || {
+            let mut d = Detector::from_config(&config)?;
+            time_batches(args, &missing, |input, out| Ok(d.process(input, out)?))
+        })?;
+        let wasm = best(args.repeat, || {
+            let mut d = rt.create(&config)?;
+            time_batches(args, &missing, |input, out| Ok(d.process(input, out)?))
+        })?;
+        rows.push(row("native-floor", native));
+        rows.push(row("wasm-floor", wasm));
+    }
+    Ok(rows)
 }
 
 async fn sql(
@@ -360,6 +389,25 @@ pub async fn run(args: &BenchArgs, json: bool, parallelism: Option<usize>) -> Re
                     std::io::stdout(),
                     "  {d:<8} native/wasm time ratio (WASM slowdown) = {:.3}",
                     n / w
+                )?;
+            }
+            if let (Some(n), Some(w), Some(nf), Some(wf)) = (
+                get("native"),
+                get("wasm"),
+                get("native-floor"),
+                get("wasm-floor"),
+            ) {
+                let ns = |rows_per_sec: f64| 1e9 / rows_per_sec;
+                writeln!(
+                    std::io::stdout(),
+                    "  {d:<8} ns/row: native {:.2} (floor {:.2}), wasm {:.2} (floor {:.2}); \
+                     the floors differ by {:.2}, the whole paths by {:.2}",
+                    ns(n),
+                    ns(nf),
+                    ns(w),
+                    ns(wf),
+                    ns(wf) - ns(nf),
+                    ns(w) - ns(n)
                 )?;
             }
         }

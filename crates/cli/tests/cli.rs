@@ -288,6 +288,52 @@ fn bench_prints_json_lines_for_every_path() {
     }
 }
 
+/// `--floor` adds each detector's floors: every row skipped (none flagged),
+/// natively and in the component; the text form reports ns/row for both.
+#[test]
+fn bench_floor_times_rows_that_are_all_skipped() {
+    let args = [
+        "bench",
+        "--rows",
+        "20000",
+        "--no-sql",
+        "--detectors",
+        "zscore,ewma",
+        "--repeat",
+        "1",
+        "--floor",
+    ];
+    let out = wasmad(&[&["--format", "json"][..], &args[..]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    // 2 detectors x (native, wasm, wasm-bytes, native-floor, wasm-floor).
+    assert_eq!(lines.len(), 10, "{}", stdout(&out));
+    for d in ["zscore", "ewma"] {
+        for path in ["native-floor", "wasm-floor"] {
+            let l = lines
+                .iter()
+                .find(|l| l["detector"] == d && l["path"] == path)
+                .unwrap_or_else(|| panic!("no {path} row for {d}"));
+            assert_eq!(l["anomalies"], 0, "{l}");
+            assert!(l["rows_per_sec"].as_f64().is_some_and(|r| r > 0.0), "{l}");
+        }
+    }
+    let text = wasmad(&args);
+    assert!(text.status.success(), "{}", stderr(&text));
+    for d in ["zscore", "ewma"] {
+        assert!(
+            stdout(&text)
+                .lines()
+                .any(|l| l.trim_start().starts_with(d) && l.contains("ns/row: native")),
+            "{}",
+            stdout(&text)
+        );
+    }
+}
+
 /// A reader that stops early (`wasmad describe | head -c 100`) ends the
 /// command quietly: exit 0, no panic about a broken pipe.
 #[test]

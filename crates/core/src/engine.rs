@@ -295,13 +295,22 @@ impl<M: Model> Keyed<M> {
         Ok(())
     }
 
-    /// No per-key alert state: the hot path. Kept out of line so that each
-    /// algorithm's loop is optimised on its own (with `step` and the model
-    /// inlined into it) however large the dispatch around it grows.
-    #[inline(never)]
+    /// No per-key alert state: the hot path, unswitched on
+    /// [`Model::learns_plain`] so that when the params allow it the loop
+    /// calls nothing out of line.
     fn process_plain(&mut self, input: &Input<'_>, out: &mut Scores) {
-        // Write through slices, not pushes: no per-row length or capacity
-        // bookkeeping (which in WASM is a load and store through linear memory).
+        if M::learns_plain(&self.params) {
+            self.process_plain_as::<true>(input, out);
+        } else {
+            self.process_plain_as::<false>(input, out);
+        }
+    }
+
+    /// [`Keyed::process_plain`] for one `PLAIN` (learn with
+    /// [`Model::learn_plain`]): each loop in a function of its own, so
+    /// that nothing else competes for its registers.
+    #[inline(always)]
+    fn process_plain_as<const PLAIN: bool>(&mut self, input: &Input<'_>, out: &mut Scores) {
         let Scores {
             forecast,
             lower,
@@ -311,37 +320,28 @@ impl<M: Model> Keyed<M> {
             probability: _,
             extras: _,
         } = out;
-        let rows = forecast
-            .iter_mut()
-            .zip(lower.iter_mut())
-            .zip(upper.iter_mut())
-            .zip(score.iter_mut())
-            .zip(flags.iter_mut())
-            .map(|((((forecast, lower), upper), score), flags)| RowOut {
-                forecast,
-                lower,
-                upper,
-                score,
-                flags,
-            });
-        let (common, params, alerts) = (self.common, &self.params, &self.alerts);
+        let out = OutColumns {
+            forecast,
+            lower,
+            upper,
+            score,
+            flags,
+        };
+        let (common, params, alerts) = (&self.common, &self.params, &self.alerts);
         if input.keys.is_empty() {
             if let Some(model) = self.models.first_mut() {
-                for (row, &x) in rows.zip(input.values) {
-                    step(model, x, &common, params, alerts, row);
-                }
+                run_one::<M, PLAIN>(model, input.values, out, common, params, alerts);
             }
         } else {
-            for ((row, &k), &x) in rows.zip(input.keys).zip(input.values) {
-                step(
-                    &mut self.models[k as usize],
-                    x,
-                    &common,
-                    params,
-                    alerts,
-                    row,
-                );
-            }
+            run_keyed::<M, PLAIN>(
+                &mut self.models,
+                input.keys,
+                input.values,
+                out,
+                common,
+                params,
+                alerts,
+            );
         }
     }
 
@@ -427,6 +427,87 @@ pub(crate) fn check_reset(ids: &[u32], held: usize) -> Result<()> {
     }
 }
 
+/// The output columns of a batch, for the plain loops.
+struct OutColumns<'a> {
+    forecast: &'a mut [f64],
+    lower: &'a mut [f64],
+    upper: &'a mut [f64],
+    score: &'a mut [f64],
+    flags: &'a mut [u8],
+}
+
+impl<'a> OutColumns<'a> {
+    /// One [`RowOut`] per row. Written through slices, not pushes: no
+    /// per-row length or capacity bookkeeping (which in WASM is a load and
+    /// store through linear memory).
+    #[inline(always)]
+    fn rows(self) -> impl Iterator<Item = RowOut<'a>> {
+        self.forecast
+            .iter_mut()
+            .zip(self.lower.iter_mut())
+            .zip(self.upper.iter_mut())
+            .zip(self.score.iter_mut())
+            .zip(self.flags.iter_mut())
+            .map(|((((forecast, lower), upper), score), flags)| RowOut {
+                forecast,
+                lower,
+                upper,
+                score,
+                flags,
+            })
+    }
+
+    /// `f(row, input)` for each row and its input, in order, while both
+    /// last. The loop's body is unrolled `ROWS_PER_TURN` times: compiled
+    /// from WASM, each turn of a loop checks the epoch (the host's call
+    /// timeout), and the rarely taken call in that check makes Cranelift
+    /// keep the loop's constants on the stack, reloaded each turn.
+    #[inline(always)]
+    fn each_row<I: Iterator>(self, inputs: I, mut f: impl FnMut(RowOut<'a>, I::Item)) {
+        const ROWS_PER_TURN: usize = 4;
+        let mut rows = self.rows().zip(inputs);
+        loop {
+            for _ in 0..ROWS_PER_TURN {
+                match rows.next() {
+                    Some((row, input)) => f(row, input),
+                    None => return,
+                }
+            }
+        }
+    }
+}
+
+/// The plain loop over one model (no key column).
+#[inline(never)]
+fn run_one<M: Model, const PLAIN: bool>(
+    model: &mut M,
+    values: &[f64],
+    out: OutColumns<'_>,
+    common: &Common,
+    params: &M::Params,
+    alerts: &Alerts,
+) {
+    out.each_row(values.iter(), |row, &x| {
+        step::<M, PLAIN>(model, x, common, params, alerts, row);
+    });
+}
+
+/// The plain loop over a key column.
+#[inline(never)]
+fn run_keyed<M: Model, const PLAIN: bool>(
+    models: &mut [M],
+    keys: &[u32],
+    values: &[f64],
+    out: OutColumns<'_>,
+    common: &Common,
+    params: &M::Params,
+    alerts: &Alerts,
+) {
+    out.each_row(keys.iter().zip(values), |row, (&k, &x)| {
+        step::<M, PLAIN>(&mut models[k as usize], x, common, params, alerts, row);
+    });
+}
+
 /// One row's output slots.
 struct RowOut<'a> {
     forecast: &'a mut f64,
@@ -458,7 +539,7 @@ fn outside(z: f64, t: f64, direction: Direction) -> bool {
 }
 
 #[inline(always)]
-fn step<M: Model>(
+fn step<M: Model, const PLAIN: bool>(
     model: &mut M,
     x: f64,
     common: &Common,
@@ -466,12 +547,19 @@ fn step<M: Model>(
     alerts: &Alerts,
     out: RowOut<'_>,
 ) {
+    let learn = |model: &mut M| {
+        if PLAIN {
+            model.learn_plain(x, params);
+        } else {
+            model.learn(x, params);
+        }
+    };
     if !x.is_finite() {
         out.missing(flags::SKIPPED);
         return;
     }
     if model.seen() < common.min_training_size {
-        model.learn(x, params);
+        learn(model);
         out.missing(flags::WARMUP);
         return;
     }
@@ -489,7 +577,7 @@ fn step<M: Model>(
         f |= flags::ANOMALY | alerts.grade(z.abs() / t).bits();
     }
     *out.flags = f;
-    model.learn(x, params);
+    learn(model);
 }
 
 /// [`step`] with a key's alert state: the likelihood layer, runs and

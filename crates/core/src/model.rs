@@ -55,4 +55,20 @@ pub trait Model: Clone + Serialize + DeserializeOwned + Send + 'static {
     fn floored_scale(b: &Baseline) -> f64 {
         b.scale.max(crate::engine::scale_floor(b.center))
     }
+    /// Whether [`Model::learn`] with `params` does no more than
+    /// [`Model::learn_plain`]. The engine then runs a batch in a loop with
+    /// `learn_plain` alone, in which nothing is called out of line, so the
+    /// compiler keeps the loop tight (a rarely taken call, such as a sliding
+    /// window's buffer growing, in the loop body cost z-score in WASM more
+    /// than half its speed; BENCHMARKS.md).
+    #[inline(always)]
+    fn learns_plain(_params: &Self::Params) -> bool {
+        false
+    }
+    /// [`Model::learn`] for params where [`Model::learns_plain`] holds; the
+    /// same state change, bit for bit.
+    #[inline(always)]
+    fn learn_plain(&mut self, x: f64, params: &Self::Params) {
+        self.learn(x, params);
+    }
 }

@@ -211,6 +211,11 @@ fn engine() -> Result<Engine, String> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.wasm_component_model(true);
+    // `WASMAD_PERFMAP=1` writes /tmp/perf-PID.map so that `perf report`
+    // names the component's compiled functions.
+    if std::env::var_os("WASMAD_PERFMAP").is_some_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
     spawn_ticker(engine.weak());
     Ok(engine)
