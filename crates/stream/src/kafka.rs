@@ -8,11 +8,12 @@
 //!   (`earliest-offset`, `latest-offset`, `timestamp` with
 //!   `scan.startup.timestamp-millis`), `scan.bounded.mode` (`unbounded`, or
 //!   `latest-offset`: stop at the end the topic had when the job started),
-//!   `format` (`json`, `csv`), `properties.group.id` (accepted; offsets live
+//!   `format` (`json`, `csv`, `avro`: see [`crate::avro`]), `properties.group.id` (accepted; offsets live
 //!   in the job's checkpoint, not in a consumer group), and
 //!   `properties.request.timeout.ms` (how long to retry an unreachable
 //!   broker before failing, default 10000).
-//! - sink: `topic`, `properties.bootstrap.servers`, `format`, `key.fields`
+//! - sink: `topic`, `properties.bootstrap.servers`, `format` (`json`, `csv`,
+//!   `avro`), `key.fields`
 //!   (`a;b`: the record key is the JSON object of those columns, and rows
 //!   with the same key go to the same partition by Kafka's own murmur2
 //!   partitioner), `sink.delivery-guarantee` (`exactly-once`, the default,
@@ -48,10 +49,11 @@ use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::Record;
 use serde::{Deserialize, Serialize};
 
+use crate::avro::AvroSchema;
 use crate::connector::Options;
 use crate::error::{Error, Result};
-use crate::sink::{RowFormat, Sink, encode, row_format};
-use crate::source::{Format, Polled, Source, concat, format_option, parse_lines};
+use crate::sink::{RowFormat, Sink, encode};
+use crate::source::{Format, Polled, Source, concat, parse_lines};
 
 /// `kafka` source options (besides the common ones).
 pub const SOURCE_OPTIONS: [&str; 8] = [
@@ -286,12 +288,40 @@ struct Fetched {
     oldest_ms: Option<i64>,
 }
 
+/// How a record's value holds a row.
+#[derive(Debug)]
+enum ValueFormat {
+    /// A JSON object or a CSV line.
+    Line(Format),
+    /// One Avro datum of the table's schema.
+    Avro(AvroSchema),
+}
+
+impl ValueFormat {
+    /// The table's `format` option (default `json`).
+    fn from_options(opts: &Options<'_>) -> Result<ValueFormat> {
+        Ok(
+            match opts
+                .choice("format", "json", &["json", "csv", "avro"])?
+                .as_str()
+            {
+                "avro" => ValueFormat::Avro(
+                    AvroSchema::for_table(&opts.table().schema)
+                        .map_err(|e| opts.error(format!("option 'format' = 'avro': {e}")))?,
+                ),
+                "csv" => ValueFormat::Line(Format::Csv),
+                _ => ValueFormat::Line(Format::Json),
+            },
+        )
+    }
+}
+
 /// Rows from every partition of a topic.
 #[derive(Debug)]
 pub struct KafkaSource {
     broker: Broker,
     schema: SchemaRef,
-    format: Format,
+    format: ValueFormat,
     startup: Startup,
     bounded: bool,
     client: Option<Client>,
@@ -309,7 +339,7 @@ impl KafkaSource {
     /// Build from a table's options (connects on [`Source::open`]).
     pub fn new(opts: &Options<'_>) -> Result<Self> {
         let broker = Broker::new(opts)?;
-        let format = format_option(opts, None)?;
+        let format = ValueFormat::from_options(opts)?;
         let startup = match opts
             .choice(
                 "scan.startup.mode",
@@ -400,7 +430,7 @@ impl KafkaSource {
             if high >= 0 {
                 p.high = high;
             }
-            let mut data: Vec<u8> = Vec::new();
+            let mut values: Vec<Vec<u8>> = Vec::with_capacity(records.len());
             let mut after = p.fetch;
             let mut row_ends: VecDeque<i64> = VecDeque::with_capacity(records.len());
             let mut oldest_ms: Option<i64> = None;
@@ -414,25 +444,45 @@ impl KafkaSource {
                 oldest_ms = Some(oldest_ms.map_or(ms, |o| o.min(ms)));
                 if let Some(v) = r.record.value {
                     row_ends.push_back(after);
-                    data.extend_from_slice(&v);
-                    if !v.ends_with(b"\n") {
-                        data.push(b'\n');
-                    }
+                    values.push(v);
                 }
             }
             if after == p.fetch {
                 continue;
             }
-            let batches = parse_lines(&self.schema, self.format, &data).map_err(|e| {
-                self.broker.err(
-                    &format!(
-                        "cannot read the records of partition {id} at offsets {}..{after}",
-                        p.fetch
-                    ),
-                    e,
+            let what = || {
+                format!(
+                    "cannot read the records of partition {id} at offsets {}..{after}",
+                    p.fetch
                 )
-            })?;
-            let batch = concat(&self.schema, &batches)?;
+            };
+            let batch = match &self.format {
+                ValueFormat::Line(format) => {
+                    let mut data: Vec<u8> = Vec::with_capacity(values.iter().map(Vec::len).sum());
+                    for v in &values {
+                        data.extend_from_slice(v);
+                        if !v.ends_with(b"\n") {
+                            data.push(b'\n');
+                        }
+                    }
+                    let batches = parse_lines(&self.schema, *format, &data)
+                        .map_err(|e| self.broker.err(&what(), e))?;
+                    concat(&self.schema, &batches)?
+                }
+                ValueFormat::Avro(avro) => {
+                    avro.decode(values.iter().map(Vec::as_slice)).map_err(|e| {
+                        // Name the record: datum i is the record that ends at row_ends[i].
+                        let at = e
+                            .strip_prefix("datum ")
+                            .and_then(|rest| rest.split([',', ':']).next())
+                            .and_then(|i| i.parse::<usize>().ok())
+                            .and_then(|i| row_ends.get(i))
+                            .map(|end| format!(" (the record at offset {})", end - 1))
+                            .unwrap_or_default();
+                        self.broker.err(&what(), format!("{e}{at}"))
+                    })?
+                }
+            };
             p.fetch = after;
             any = true;
             let row_ends = (row_ends.len() == batch.num_rows()).then_some(row_ends);
@@ -658,6 +708,8 @@ struct SinkPosition {
 pub struct KafkaSink {
     broker: Broker,
     format: RowFormat,
+    /// `format` = `avro`: values are Avro datums of the table's schema.
+    avro: Option<AvroSchema>,
     key_fields: Vec<String>,
     exactly_once: bool,
     compression: Compression,
@@ -677,7 +729,11 @@ impl KafkaSink {
     /// Build from a table's options (connects on [`Sink::restore`]).
     pub fn new(opts: &Options<'_>) -> Result<Self> {
         let broker = Broker::new(opts)?;
-        let format = row_format(opts, RowFormat::Json)?;
+        let (format, avro) = match ValueFormat::from_options(opts)? {
+            ValueFormat::Avro(a) => (RowFormat::Json, Some(a)),
+            ValueFormat::Line(Format::Csv) => (RowFormat::Csv, None),
+            ValueFormat::Line(Format::Json) => (RowFormat::Json, None),
+        };
         let key_fields: Vec<String> = opts
             .str("key.fields")
             .map(|s| {
@@ -724,6 +780,7 @@ impl KafkaSink {
         Ok(KafkaSink {
             broker,
             format,
+            avro,
             key_fields,
             exactly_once,
             compression,
@@ -741,8 +798,14 @@ impl KafkaSink {
         self.skipped
     }
 
-    /// One encoded line per row (JSON objects, or CSV lines without a header).
+    /// One encoded value per row (JSON objects, CSV lines without a
+    /// header, or Avro datums).
     fn lines(&self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
+        if let Some(avro) = &self.avro {
+            return avro
+                .encode(batch)
+                .map_err(|e| self.broker.err("cannot encode the rows as Avro", e));
+        }
         let n = batch.num_rows();
         if self.format == RowFormat::Json {
             let buf = encode(batch, RowFormat::Json, false)?;

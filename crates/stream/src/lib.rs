@@ -23,6 +23,7 @@
 //! ([`sink`]). Between epochs, [`checkpoint`] writes an exact cut; a
 //! restarted job resumes from it with the sink truncated to the checkpoint.
 
+pub mod avro;
 pub mod checkpoint;
 pub mod connector;
 pub mod ddl;
