@@ -313,8 +313,31 @@ impl Detector {
     }
 
     /// Score then learn every row of `input` (see [`Keyed::process`]).
+    /// `input.timestamps` may be empty when [`Detector::needs_timestamps`]
+    /// is false; otherwise an empty list for a non-empty batch is an error.
     pub fn process(&mut self, input: &Input<'_>, out: &mut Scores) -> Result<()> {
+        if input.timestamps.is_empty() && !input.values.is_empty() && self.needs_timestamps() {
+            return Err(Error::InvalidInput(format!(
+                "timestamps is empty, but algorithm '{}' with this config reads event times; pass one timestamp per row (an empty list is accepted only by zscore, ewma, mad and holtwinters without cooldown, minConsecutive or likelihood)",
+                self.algorithm()
+            )));
+        }
         dispatch!(self, k => k.process(input, out))
+    }
+
+    /// Whether `process` reads the rows' timestamps. When it does not (the
+    /// baseline detectors with no per-key alert state), a host may pass an
+    /// empty timestamps list and save copying a column the detector never
+    /// reads. Conservative: every detector not named here reads them.
+    pub fn needs_timestamps(&self) -> bool {
+        match self {
+            Detector::ZScore(k) => k.alerts.stateful(),
+            Detector::Ewma(k) => k.alerts.stateful(),
+            Detector::Mad(k) => k.alerts.stateful(),
+            Detector::HoltWinters(k) => k.alerts.stateful(),
+            Detector::HoltWintersV1(k) => k.alerts.stateful(),
+            _ => true,
+        }
     }
 
     /// Keys held.

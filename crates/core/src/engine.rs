@@ -11,7 +11,9 @@ use crate::model::Model;
 /// One batch of input rows, as column slices (see `wit/detector.wit`).
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {
-    /// Event time of each row, microseconds since the epoch.
+    /// Event time of each row, microseconds since the epoch; or empty, which
+    /// detectors whose config uses no event time accept (see
+    /// [`crate::Detector::needs_timestamps`]): then each `width` values are a row.
     pub timestamps: &'a [i64],
     /// `n * width` values, row-major; NaN = missing.
     pub values: &'a [f64],
@@ -32,18 +34,30 @@ impl<'a> Input<'a> {
         }
     }
 
-    /// Rows in the batch.
+    /// Rows in the batch: one per timestamp, or, with no timestamps, one per
+    /// `width` values.
     pub fn rows(&self) -> usize {
-        self.timestamps.len()
+        if self.timestamps.is_empty() && self.width > 0 {
+            self.values.len() / self.width
+        } else {
+            self.timestamps.len()
+        }
     }
 
     /// Check the columns agree with each other.
     pub fn validate(&self, keys_held: usize) -> Result<()> {
-        let n = self.timestamps.len();
+        let n = self.rows();
         if self.width == 0 {
             return Err(Error::InvalidInput(
                 "width must be at least 1 (values per row)".into(),
             ));
+        }
+        if self.timestamps.is_empty() && !self.values.len().is_multiple_of(self.width) {
+            return Err(Error::InvalidInput(format!(
+                "values has {} elements, not a whole number of rows of width {} (timestamps is empty: the rows are the values, width at a time)",
+                self.values.len(),
+                self.width
+            )));
         }
         if self.values.len() != n.saturating_mul(self.width) {
             return Err(Error::InvalidInput(format!(

@@ -610,3 +610,87 @@ fn reset_keys_gives_fresh_models() {
         );
     }
 }
+
+/// A detector that reads no event time gives the same output with the
+/// timestamps left out (hosts then skip copying them), keyed or not; one
+/// that reads them refuses an empty list, as does a batch whose values are
+/// not whole rows.
+#[test]
+fn timestamps_may_be_left_out_only_where_no_event_time_is_read() {
+    let values = noise(7, 500, 10.0, 1.0);
+    let ts = timestamps(values.len());
+    let keys: Vec<u32> = (0..values.len() as u32).map(|i| i % 3).collect();
+    let mut configs: Vec<String> = ALGOS.iter().map(|(_, a)| config(a, "")).collect();
+    configs.push(r#"{"algorithm":"holtwinters","period":12}"#.into());
+    for cfg in &configs {
+        for keyed in [false, true] {
+            let keys: &[u32] = if keyed { &keys } else { &[] };
+            let mut with = Detector::from_config(cfg).expect("valid");
+            let mut without = Detector::from_config(cfg).expect("valid");
+            assert!(!without.needs_timestamps(), "{cfg}");
+            for lo in (0..values.len()).step_by(128) {
+                let hi = (lo + 128).min(values.len());
+                let (mut a, mut b) = (Scores::default(), Scores::default());
+                let k = if keyed { &keys[lo..hi] } else { keys };
+                with.process(
+                    &Input {
+                        timestamps: &ts[lo..hi],
+                        values: &values[lo..hi],
+                        width: 1,
+                        keys: k,
+                    },
+                    &mut a,
+                )
+                .expect("with timestamps");
+                without
+                    .process(
+                        &Input {
+                            timestamps: &[],
+                            values: &values[lo..hi],
+                            width: 1,
+                            keys: k,
+                        },
+                        &mut b,
+                    )
+                    .expect("without timestamps");
+                assert_eq!(a.len(), hi - lo);
+                for i in 0..a.len() {
+                    assert!(same_row(&a, i, &b, i), "{cfg} keyed={keyed} row {}", lo + i);
+                }
+            }
+            assert_eq!(with.snapshot(), without.snapshot(), "{cfg}");
+        }
+    }
+    for cfg in [
+        r#"{"algorithm":"zscore","cooldown":10}"#,
+        r#"{"algorithm":"ewma","likelihood":true}"#,
+        r#"{"algorithm":"rcf"}"#,
+        r#"{"algorithm":"spike_dip"}"#,
+    ] {
+        let mut d = Detector::from_config(cfg).expect("valid");
+        assert!(d.needs_timestamps(), "{cfg}");
+        let e = d
+            .process(&Input::univariate(&[], &[1.0, 2.0]), &mut Scores::default())
+            .expect_err("needs timestamps");
+        assert!(
+            matches!(&e, Error::InvalidInput(m) if m.contains("timestamps is empty") && m.contains("pass one timestamp per row")),
+            "{cfg}: {e}"
+        );
+    }
+    let mut d = Detector::from_config(r#"{"algorithm":"zscore"}"#).expect("valid");
+    let e = d
+        .process(
+            &Input {
+                timestamps: &[],
+                values: &[1.0, 2.0, 3.0],
+                width: 2,
+                keys: &[],
+            },
+            &mut Scores::default(),
+        )
+        .expect_err("not whole rows");
+    assert!(
+        matches!(&e, Error::InvalidInput(m) if m.contains("not a whole number of rows of width 2")),
+        "{e}"
+    );
+}

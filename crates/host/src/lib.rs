@@ -196,6 +196,9 @@ struct RuntimeInner {
     module: Arc<str>,
     limits: Limits,
     describe: String,
+    /// The component is the embedded one, built from the same `wasmad-core`
+    /// as this host: the host may ask that core what a config reads.
+    same_core: bool,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -295,6 +298,7 @@ impl Runtime {
                 module: Arc::from(name),
                 limits,
                 describe: String::new(),
+                same_core: bytes == EMBEDDED_COMPONENT,
             }),
         };
         let (mut store, api) = rt.instantiate()?;
@@ -453,12 +457,22 @@ impl Runtime {
         let handle = self
             .call(&mut store, function, |s| call(&api, s))?
             .map_err(|e| self.guest_error(e))?;
-        Ok(WasmDetector {
+        let mut d = WasmDetector {
             runtime: self.clone(),
             store,
             api,
             handle,
-        })
+            omit_timestamps: false,
+        };
+        // Skip copying a column the detector never reads. Only for the
+        // embedded component, whose core is this host's: another module
+        // gets every column.
+        if self.inner.same_core {
+            let config = d.config()?;
+            d.omit_timestamps = wasmad_core::Detector::from_config(&config)
+                .is_ok_and(|core| !core.needs_timestamps());
+        }
+        Ok(d)
     }
 
     /// A weak handle, for caches that must not keep the engine alive.
@@ -484,6 +498,9 @@ pub struct WasmDetector {
     store: Store<Ctx>,
     api: DetectorComponent,
     handle: ResourceAny,
+    /// Pass an empty timestamps list: the detector reads no event time
+    /// (`wasmad_core::Detector::needs_timestamps`).
+    omit_timestamps: bool,
 }
 
 impl std::fmt::Debug for WasmDetector {
@@ -498,7 +515,15 @@ impl WasmDetector {
     /// Score a batch through the component (`process`).
     pub fn process(&mut self, input: &Input<'_>, out: &mut Scores) -> Result<()> {
         let columns = wit::Columns {
-            timestamps: input.timestamps,
+            // (Only for a well-formed batch: a malformed one goes as it is,
+            // for the guest to refuse.)
+            timestamps: if self.omit_timestamps
+                && input.values.len() == input.timestamps.len().saturating_mul(input.width)
+            {
+                &[]
+            } else {
+                input.timestamps
+            },
             values: input.values,
             width: u32::try_from(input.width).unwrap_or(u32::MAX),
             keys: input.keys,

@@ -153,6 +153,17 @@ fn guest_errors_are_typed() {
     };
     let err = d.process(&bad, &mut Scores::default()).unwrap_err();
     assert_eq!(err.guest_kind(), Some(GuestErrorKind::InvalidInput));
+    // The host leaves out the timestamps of a detector that reads none
+    // (zscore's defaults), but only from a well-formed batch: a malformed
+    // one is still refused, not read as rows of values.
+    let bad = Input {
+        timestamps: &[1],
+        values: &[1.0, 2.0],
+        width: 1,
+        keys: &[],
+    };
+    let err = d.process(&bad, &mut Scores::default()).unwrap_err();
+    assert_eq!(err.guest_kind(), Some(GuestErrorKind::InvalidInput));
 }
 
 fn series(n: usize, seed: u64) -> (Vec<i64>, Vec<f64>, Vec<u32>) {
