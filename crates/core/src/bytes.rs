@@ -46,14 +46,30 @@ fn u32_at(b: &mut &[u8], what: &str) -> Result<u32> {
     Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
-/// Encode a request: `u32 n, u32 width, u32 has_keys`, i64 timestamps,
-/// f64 values, u32 keys.
+/// Request header bit: a key column follows the values.
+pub const INPUT_HAS_KEYS: u32 = 1;
+/// Request header bit: no timestamps (for detectors that read no event
+/// time; see [`crate::Detector::needs_timestamps`]).
+pub const INPUT_NO_TIMESTAMPS: u32 = 2;
+
+/// Encode a request: `u32 n, u32 width, u32 flags` ([`INPUT_HAS_KEYS`],
+/// [`INPUT_NO_TIMESTAMPS`]), n i64 timestamps (unless left out), f64
+/// values, u32 keys.
 pub fn encode_input(input: &Input<'_>) -> Vec<u8> {
     let n = input.rows();
-    let mut out = Vec::with_capacity(12 + n * 8 + input.values.len() * 8 + input.keys.len() * 4);
+    let mut out = Vec::with_capacity(
+        12 + input.timestamps.len() * 8 + input.values.len() * 8 + input.keys.len() * 4,
+    );
+    let mut flags = 0;
+    if !input.keys.is_empty() {
+        flags |= INPUT_HAS_KEYS;
+    }
+    if input.timestamps.is_empty() && n > 0 {
+        flags |= INPUT_NO_TIMESTAMPS;
+    }
     out.extend_from_slice(&(n as u32).to_le_bytes());
     out.extend_from_slice(&(input.width as u32).to_le_bytes());
-    out.extend_from_slice(&u32::from(!input.keys.is_empty()).to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
     for t in input.timestamps {
         out.extend_from_slice(&t.to_le_bytes());
     }
@@ -70,19 +86,25 @@ pub fn encode_input(input: &Input<'_>) -> Vec<u8> {
 pub fn decode_input(mut b: &[u8]) -> Result<OwnedInput> {
     let n = u32_at(&mut b, "the header")? as usize;
     let width = u32_at(&mut b, "the header")? as usize;
-    let has_keys = u32_at(&mut b, "the header")?;
-    if has_keys > 1 {
+    let header_flags = u32_at(&mut b, "the header")?;
+    if header_flags > INPUT_HAS_KEYS | INPUT_NO_TIMESTAMPS {
         return Err(Error::InvalidInput(format!(
-            "process-bytes header has-keys must be 0 or 1, got {has_keys}"
+            "process-bytes header flags must be 0 to 3 (bit 0: keys follow, bit 1: no timestamps), got {header_flags}"
         )));
     }
+    let has_keys = u32::from(header_flags & INPUT_HAS_KEYS != 0);
+    let n_ts = if header_flags & INPUT_NO_TIMESTAMPS != 0 {
+        0
+    } else {
+        n
+    };
     if width == 0 {
         return Err(Error::InvalidInput("width must be at least 1".into()));
     }
     let nv = n
         .checked_mul(width)
         .ok_or_else(|| Error::InvalidInput(format!("rows ({n}) * width ({width}) overflows")))?;
-    let expected = n
+    let expected = n_ts
         .saturating_mul(8)
         .saturating_add(nv.saturating_mul(8))
         .saturating_add(if has_keys == 1 {
@@ -92,12 +114,13 @@ pub fn decode_input(mut b: &[u8]) -> Result<OwnedInput> {
         });
     if b.len() != expected {
         return Err(Error::InvalidInput(format!(
-            "process-bytes body has {} bytes; a batch of {n} rows of width {width} (keys: {}) needs {expected}",
+            "process-bytes body has {} bytes; a batch of {n} rows of width {width} (keys: {}, timestamps: {}) needs {expected}",
             b.len(),
-            has_keys == 1
+            has_keys == 1,
+            n_ts == n
         )));
     }
-    let ts = take(&mut b, n * 8, "timestamps")?;
+    let ts = take(&mut b, n_ts * 8, "timestamps")?;
     let vs = take(&mut b, nv * 8, "values")?;
     let timestamps = ts
         .chunks_exact(8)

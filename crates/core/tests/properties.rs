@@ -514,9 +514,11 @@ proptest! {
         rows in 0usize..40,
         width in 1usize..4,
         keyed in any::<bool>(),
+        timed in any::<bool>(),
         seed in prop::collection::vec(any::<u64>(), 120 * 2),
     ) {
-        let timestamps: Vec<i64> = seed[..rows].iter().map(|s| *s as i64).collect();
+        // Without timestamps (a detector that reads no event time) too.
+        let timestamps: Vec<i64> = if timed { seed[..rows].iter().map(|s| *s as i64).collect() } else { Vec::new() };
         let values: Vec<f64> = seed[..rows * width].iter().map(|s| f64::from_bits(s.rotate_left(7))).collect();
         let keys: Vec<u32> = if keyed { seed[..rows].iter().map(|s| (*s >> 32) as u32).collect() } else { Vec::new() };
         let input = Input { timestamps: &timestamps, values: &values, width, keys: &keys };
@@ -524,6 +526,7 @@ proptest! {
         let back = decode_input(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(&back.timestamps, &timestamps);
         prop_assert_eq!(back.width, width);
+        prop_assert_eq!(back.as_input().rows(), rows);
         prop_assert_eq!(&back.keys, &keys);
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         prop_assert_eq!(bits(&back.values), bits(&values));
@@ -567,7 +570,7 @@ proptest! {
     fn decoding_arbitrary_bytes_never_panics(
         n in prop_oneof![0u32..8, any::<u32>()],
         width in prop_oneof![0u32..4, any::<u32>()],
-        has_keys in 0u32..3,
+        has_keys in 0u32..5,
         body in prop::collection::vec(any::<u8>(), 0..200),
     ) {
         let _ = decode_input(&body);
@@ -578,7 +581,8 @@ proptest! {
         }
         framed.extend_from_slice(&body);
         if let Ok(input) = decode_input(&framed) {
-            prop_assert_eq!(input.values.len(), input.timestamps.len() * input.width);
+            let rows = if input.timestamps.is_empty() { input.values.len() / input.width.max(1) } else { input.timestamps.len() };
+            prop_assert_eq!(input.values.len(), rows * input.width);
             let mut d = Detector::from_config(r#"{"minTrainingSize":2}"#).map_err(|e| TestCaseError::fail(e.to_string()))?;
             // A decoded batch may still be invalid (width, key ids): an error, not a panic.
             let _ = d.process(&input.as_input(), &mut Scores::default());

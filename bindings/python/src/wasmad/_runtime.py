@@ -49,7 +49,7 @@ CORE_EXPORTS: dict[str, tuple[str, int, int]] = {
 }
 RESOURCE_MODULE = f"[export]{IFACE}"
 
-HEADER = struct.Struct("<III")  # n, width, has-keys
+HEADER = struct.Struct("<III")  # n, width, flags (bit 0: keys follow; bit 1: no timestamps, unused here)
 OUT_HEADER = struct.Struct("<II")  # n, present bits (1 probability, 2 extras)
 
 
