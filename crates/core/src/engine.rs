@@ -44,6 +44,17 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// For detectors that read event times: an empty timestamps list for a
+    /// non-empty batch is an error (never an out-of-bounds read).
+    pub fn require_timestamps(&self, algorithm: &str) -> Result<()> {
+        if self.timestamps.is_empty() && !self.values.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "timestamps is empty, but algorithm '{algorithm}' with this config reads event times; pass one timestamp per row"
+            )));
+        }
+        Ok(())
+    }
+
     /// Check the columns agree with each other.
     pub fn validate(&self, keys_held: usize) -> Result<()> {
         let n = self.rows();
@@ -289,6 +300,9 @@ impl<M: Model> Keyed<M> {
     /// Score then learn every row of `input`, writing one result per row.
     pub fn process(&mut self, input: &Input<'_>, out: &mut Scores) -> Result<()> {
         input.validate(self.models.len())?;
+        if self.alerts.stateful() {
+            input.require_timestamps(M::NAME)?;
+        }
         check_univariate(M::NAME, input.width)?;
         let n = input.rows();
         out.resize(n);

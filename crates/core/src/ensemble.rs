@@ -255,6 +255,7 @@ impl Ensemble {
     /// from it (a member failing half-way would leave the others ahead).
     pub(crate) fn check_input(&self, input: &Input<'_>) -> Result<()> {
         input.validate(self.key_count())?;
+        input.require_timestamps("ensemble")?;
         self.members
             .iter()
             .try_for_each(|m| m.check_width(input.width))

@@ -59,8 +59,8 @@ pub trait Model: Clone + Serialize + DeserializeOwned + Send + 'static {
     /// [`Model::learn_plain`]. The engine then runs a batch in a loop with
     /// `learn_plain` alone, in which nothing is called out of line, so the
     /// compiler keeps the loop tight (a rarely taken call, such as a sliding
-    /// window's buffer growing, in the loop body cost z-score in WASM more
-    /// than half its speed; BENCHMARKS.md).
+    /// window's buffer growing, in the loop body keeps the model's fields in
+    /// memory and costs registers; BENCHMARKS.md).
     #[inline(always)]
     fn learns_plain(_params: &Self::Params) -> bool {
         false

@@ -190,6 +190,7 @@ impl<R: RowModel> RowKeyed<R> {
     /// Score then learn every row of `input`.
     pub fn process(&mut self, input: &Input<'_>, out: &mut Scores) -> Result<()> {
         input.validate(self.models.len())?;
+        input.require_timestamps(R::NAME)?;
         let width = input.width;
         self.check_width(width)?;
         self.width = width;

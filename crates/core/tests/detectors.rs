@@ -694,3 +694,34 @@ fn timestamps_may_be_left_out_only_where_no_event_time_is_read() {
         "{e}"
     );
 }
+
+/// The variants' own `process` (public, under the dispatcher) refuse an
+/// empty timestamps list where they read times: an error, never a panic.
+#[test]
+fn variants_that_read_times_refuse_empty_timestamps_themselves() {
+    for cfg in [
+        r#"{"algorithm":"zscore","cooldown":10}"#,
+        r#"{"algorithm":"rcf"}"#,
+        r#"{"algorithm":"ensemble","members":[{"algorithm":"zscore"}]}"#,
+    ] {
+        let mut d = Detector::from_config(cfg).expect("valid");
+        let input = Input::univariate(&[], &[1.0, 2.0]);
+        let mut out = Scores::default();
+        let e = match &mut d {
+            Detector::ZScore(k) => k.process(&input, &mut out),
+            Detector::Rcf(k) => k.process(&input, &mut out),
+            Detector::Ensemble(k) => k.process(&input, &mut out),
+            _ => unreachable!("{cfg}"),
+        }
+        .expect_err("reads times");
+        assert!(
+            matches!(&e, Error::InvalidInput(m) if m.contains("timestamps is empty")),
+            "{cfg}: {e}"
+        );
+        assert_eq!(
+            d.key_count(),
+            0,
+            "{cfg}: a refused batch leaves no model behind"
+        );
+    }
+}

@@ -468,9 +468,10 @@ impl Runtime {
         // embedded component, whose core is this host's: another module
         // gets every column.
         if self.inner.same_core {
-            let config = d.config()?;
-            d.omit_timestamps = wasmad_core::Detector::from_config(&config)
-                .is_ok_and(|core| !core.needs_timestamps());
+            d.omit_timestamps = d.config().ok().is_some_and(|config| {
+                wasmad_core::Detector::from_config(&config)
+                    .is_ok_and(|core| !core.needs_timestamps())
+            });
         }
         Ok(d)
     }

@@ -232,17 +232,12 @@ impl AvroSchema {
                 ));
             }
         }
-        let columns: Vec<ArrayRef> = builders.into_iter().map(Builder::finish).collect();
-        let batch = RecordBatch::try_new(Arc::clone(&self.arrow), columns.clone())
-            .or_else(|_| {
-                // Timestamp columns with a time zone: the builders made none.
-                let cast: Result<Vec<ArrayRef>, _> = columns
-                    .iter()
-                    .zip(self.arrow.fields())
-                    .map(|(a, f)| datafusion::arrow::compute::cast(a, f.data_type()))
-                    .collect();
-                RecordBatch::try_new(Arc::clone(&self.arrow), cast?)
-            })
+        let columns: Vec<ArrayRef> = builders
+            .into_iter()
+            .zip(self.arrow.fields())
+            .map(|(b, f)| b.finish(f.data_type()))
+            .collect();
+        let batch = RecordBatch::try_new(Arc::clone(&self.arrow), columns)
             .map_err(|e| format!("cannot build the rows: {e}"))?;
         Ok(batch)
     }
@@ -432,7 +427,13 @@ impl Builder {
         }
     }
 
-    fn finish(self) -> ArrayRef {
+    /// The column, typed as the table's field `dt` (a timestamp keeps the
+    /// field's time zone: the values are instants either way, only labelled).
+    fn finish(self, dt: &DataType) -> ArrayRef {
+        let tz = match dt {
+            DataType::Timestamp(_, tz) => tz.clone(),
+            _ => None,
+        };
         match self {
             Builder::Boolean(mut b) => Arc::new(b.finish()),
             Builder::Int8(mut b) => Arc::new(b.finish()),
@@ -442,8 +443,8 @@ impl Builder {
             Builder::Float(mut b) => Arc::new(b.finish()),
             Builder::Double(mut b) => Arc::new(b.finish()),
             Builder::String(mut b) => Arc::new(b.finish()),
-            Builder::TimestampMillis(mut b) => Arc::new(b.finish()),
-            Builder::TimestampMicros(mut b) => Arc::new(b.finish()),
+            Builder::TimestampMillis(mut b) => Arc::new(b.finish().with_timezone_opt(tz)),
+            Builder::TimestampMicros(mut b) => Arc::new(b.finish().with_timezone_opt(tz)),
             Builder::Date(mut b) => Arc::new(b.finish()),
         }
     }
@@ -549,6 +550,28 @@ mod tests {
         let schema = Arc::new(Schema::new(vec![Field::new("a-b", DataType::Int64, true)]));
         let e = AvroSchema::for_table(&schema).unwrap_err();
         assert!(e.contains("column 'a-b' cannot be an Avro field"), "{e}");
+    }
+
+    /// A zoned timestamp column keeps every value, extremes included (no
+    /// conversion that could turn one into NULL).
+    #[test]
+    fn zoned_timestamps_round_trip_at_the_extremes() {
+        let dt = DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into()));
+        let schema = Arc::new(Schema::new(vec![Field::new("t", dt, true)]));
+        let a = AvroSchema::for_table(&schema).unwrap();
+        let values = vec![
+            Some(i64::MAX),
+            Some(i64::MIN),
+            None,
+            Some(0),
+            Some(9_000_000_000_000_000),
+        ];
+        let array = datafusion::arrow::array::TimestampMillisecondArray::from(values)
+            .with_timezone("+00:00");
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(array)]).unwrap();
+        let datums = a.encode(&batch).unwrap();
+        let back = a.decode(datums.iter().map(Vec::as_slice)).unwrap();
+        assert_eq!(back, batch);
     }
 
     #[test]
