@@ -183,14 +183,19 @@ fn micro(args: &BenchArgs, rt: &Runtime, data: &Data, detector: &str) -> Result<
         seconds,
         anomalies,
     };
-    let native = best(args.repeat, || {
-        let mut d = Detector::from_config(&config)?;
-        time_batches(args, data, |input, out| Ok(d.process(input, out)?))
-    })?;
-    let wasm = best(args.repeat, || {
-        let mut d = rt.create(&config)?;
-        time_batches(args, data, |input, out| Ok(d.process(input, out)?))
-    })?;
+    let native = |data: &Data| {
+        best(args.repeat, || {
+            let mut d = Detector::from_config(&config)?;
+            time_batches(args, data, |input, out| Ok(d.process(input, out)?))
+        })
+    };
+    let wasm = |data: &Data| {
+        best(args.repeat, || {
+            let mut d = rt.create(&config)?;
+            time_batches(args, data, |input, out| Ok(d.process(input, out)?))
+        })
+    };
+    let (native_all, wasm_all) = (native(data)?, wasm(data)?);
     let wasm_bytes = best(args.repeat, || {
         let mut d = rt.create(&config)?;
         time_batches(args, data, |input, out| {
@@ -200,22 +205,14 @@ fn micro(args: &BenchArgs, rt: &Runtime, data: &Data, detector: &str) -> Result<
         })
     })?;
     let mut rows = vec![
-        row("native", native),
-        row("wasm", wasm),
+        row("native", native_all),
+        row("wasm", wasm_all),
         row("wasm-bytes", wasm_bytes),
     ];
     if args.floor {
         let missing = data.all_missing();
-        let native = best(args.repeat, || {
-            let mut d = Detector::from_config(&config)?;
-            time_batches(args, &missing, |input, out| Ok(d.process(input, out)?))
-        })?;
-        let wasm = best(args.repeat, || {
-            let mut d = rt.create(&config)?;
-            time_batches(args, &missing, |input, out| Ok(d.process(input, out)?))
-        })?;
-        rows.push(row("native-floor", native));
-        rows.push(row("wasm-floor", wasm));
+        rows.push(row("native-floor", native(&missing)?));
+        rows.push(row("wasm-floor", wasm(&missing)?));
     }
     Ok(rows)
 }

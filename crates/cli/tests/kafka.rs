@@ -38,18 +38,21 @@ fn generator(name: &str, columns: &str, rows: u32) -> String {
 
 /// The generator's rows into `topic`, keyed by host.
 fn producer_job(broker: &Broker, topic: &str, rows: u32) -> String {
+    producer_job_as(broker, topic, "json", rows)
+}
+
+/// [`producer_job`] in a given `format`.
+fn producer_job_as(broker: &Broker, topic: &str, format: &str, rows: u32) -> String {
     format!(
         "{}
-         CREATE TABLE events (host STRING, ts TIMESTAMP(3), v DOUBLE, injected BOOLEAN)
-         WITH ('connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{}',
-               'format' = 'json', 'key.fields' = 'host');
+         CREATE TABLE events (host STRING, ts TIMESTAMP(3), v DOUBLE, injected BOOLEAN) WITH ({});
          INSERT INTO events SELECT * FROM gen;",
         generator(
             "gen",
             "host STRING, ts TIMESTAMP(3), v DOUBLE, injected BOOLEAN",
             rows
         ),
-        broker.addr
+        kafka_as(broker, topic, format, ", 'key.fields' = 'host'")
     )
 }
 
@@ -63,10 +66,24 @@ const OUT_COLUMNS: &str = "host STRING, ts TIMESTAMP(3), v DOUBLE, injected BOOL
 const EVENT_COLUMNS: &str = "host STRING, ts TIMESTAMP(3), v DOUBLE, injected BOOLEAN, WATERMARK FOR ts AS ts - INTERVAL '1' HOUR";
 
 fn kafka_with(broker: &Broker, topic: &str, extra: &str) -> String {
+    kafka_as(broker, topic, "json", extra)
+}
+
+fn kafka_as(broker: &Broker, topic: &str, format: &str, extra: &str) -> String {
     format!(
-        "'connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{}', 'format' = 'json'{extra}",
+        "'connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{}', 'format' = '{format}'{extra}",
         broker.addr
     )
+}
+
+/// Run a job that must fail: its stderr, which must not be a panic.
+fn run_err(dir: &Path, text: &str) -> String {
+    std::fs::write(dir.join("bad.sql"), text).unwrap();
+    let out = run_in(dir, &["run", "bad.sql"]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
 }
 
 fn run_ok(dir: &Path, job: &str, text: &str, extra: &[&str]) -> String {
@@ -191,25 +208,10 @@ fn avro_topics_carry_the_same_rows_as_json_ones() {
     broker.create_topic("scored", 2);
     let dir = scratch("kafka-avro");
     let rows = 5_000;
-    let avro = |topic: &str, extra: &str| {
-        format!(
-            "'connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{}', 'format' = 'avro'{extra}",
-            broker.addr
-        )
-    };
+    let avro = |topic: &str, extra: &str| kafka_as(&broker, topic, "avro", extra);
 
     // datagen -> events (Avro) -> detector -> scored (Avro) -> a JSON file.
-    let produce = format!(
-        "{}
-         CREATE TABLE events (host STRING, ts TIMESTAMP(3), v DOUBLE, injected BOOLEAN) WITH ({});
-         INSERT INTO events SELECT * FROM gen;",
-        generator(
-            "gen",
-            "host STRING, ts TIMESTAMP(3), v DOUBLE, injected BOOLEAN",
-            rows
-        ),
-        avro("events", ", 'key.fields' = 'host'")
-    );
+    let produce = producer_job_as(&broker, "events", "avro", rows);
     let err = run_ok(&dir, "produce.sql", &produce, &[]);
     assert_eq!(stat(&err, "rows_out"), u64::from(rows), "{err}");
     let detect = format!(
@@ -244,48 +246,29 @@ fn avro_topics_carry_the_same_rows_as_json_ones() {
     assert!(want.iter().any(|l| l.contains("\"is_anomaly\":true")));
 
     // A column Avro does not carry: refused up front, naming it.
-    let bad = format!(
-        "CREATE TABLE t (host STRING, ts TIMESTAMP(9), v DOUBLE) WITH ({});
-         SELECT * FROM t;",
-        avro("events", "")
+    let err = run_err(
+        &dir,
+        &format!(
+            "CREATE TABLE t (host STRING, ts TIMESTAMP(9), v DOUBLE) WITH ({});
+             SELECT * FROM t;",
+            avro("events", "")
+        ),
     );
-    std::fs::write(dir.join("bad.sql"), &bad).unwrap();
-    let out = run_in(&dir, &["run", "bad.sql"]);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "{err}");
     for want in ["'format' = 'avro'", "column 'ts'", "accepted: BOOLEAN"] {
         assert!(err.contains(want), "want '{want}' in: {err}");
     }
 
     // JSON records read as Avro: an error naming the record, not a panic.
-    let json_in = format!(
-        "{}
-         CREATE TABLE t (host STRING, ts TIMESTAMP(3), v DOUBLE, injected BOOLEAN) WITH ({});
-         INSERT INTO t SELECT * FROM gen;",
-        generator(
-            "gen",
-            "host STRING, ts TIMESTAMP(3), v DOUBLE, injected BOOLEAN",
-            10
-        ),
-        kafka_with(&broker, "scored", "")
-    );
     broker.create_topic("plain", 1);
-    run_ok(
+    run_ok(&dir, "json.sql", &producer_job(&broker, "plain", 10), &[]);
+    let err = run_err(
         &dir,
-        "json.sql",
-        &json_in.replace("'scored'", "'plain'"),
-        &[],
+        &format!(
+            "CREATE TABLE t (host STRING, ts TIMESTAMP(3), v DOUBLE, injected BOOLEAN) WITH ({});
+             SELECT * FROM t;",
+            avro("plain", ", 'scan.bounded.mode' = 'latest-offset'")
+        ),
     );
-    let bad = format!(
-        "CREATE TABLE t (host STRING, ts TIMESTAMP(3), v DOUBLE, injected BOOLEAN) WITH ({});
-         SELECT * FROM t;",
-        avro("plain", ", 'scan.bounded.mode' = 'latest-offset'")
-    );
-    std::fs::write(dir.join("bad.sql"), &bad).unwrap();
-    let out = run_in(&dir, &["run", "bad.sql"]);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
     assert!(
         err.contains("cannot read the records of partition 0")
             && err.contains("(the record at offset 0)"),
@@ -543,11 +526,7 @@ fn bad_kafka_ddl_is_refused_with_a_message_naming_the_option() {
             "CREATE TABLE events (host STRING, ts TIMESTAMP(3), v DOUBLE) WITH ({with});
              SELECT host, is_anomaly FROM ML_DETECT_ANOMALIES(events, 'v', 'ts', '{{}}');"
         );
-        std::fs::write(dir.join("bad.sql"), &job).unwrap();
-        let out = run_in(&dir, &["run", "bad.sql"]);
-        let err = stderr(&out);
-        assert!(!out.status.success(), "{job}");
-        assert!(!err.contains("panicked"), "{err}");
+        let err = run_err(&dir, &job);
         for w in wants {
             assert!(err.contains(w), "want '{w}' in: {err}");
         }
@@ -559,10 +538,7 @@ fn bad_kafka_ddl_is_refused_with_a_message_naming_the_option() {
          INSERT INTO out SELECT host, v FROM src;",
         kafka_with(&broker, "events", ", 'key.fields' = 'user_id'")
     );
-    std::fs::write(dir.join("bad.sql"), &job).unwrap();
-    let out = run_in(&dir, &["run", "bad.sql"]);
-    let err = stderr(&out);
-    assert!(!out.status.success());
+    let err = run_err(&dir, &job);
     assert!(
         err.contains("'key.fields': 'user_id' is not a column"),
         "{err}"

@@ -316,11 +316,8 @@ impl Detector {
     /// `input.timestamps` may be empty when [`Detector::needs_timestamps`]
     /// is false; otherwise an empty list for a non-empty batch is an error.
     pub fn process(&mut self, input: &Input<'_>, out: &mut Scores) -> Result<()> {
-        if input.timestamps.is_empty() && !input.values.is_empty() && self.needs_timestamps() {
-            return Err(Error::InvalidInput(format!(
-                "timestamps is empty, but algorithm '{}' with this config reads event times; pass one timestamp per row (an empty list is accepted only by zscore, ewma, mad and holtwinters without cooldown, minConsecutive or likelihood)",
-                self.algorithm()
-            )));
+        if self.needs_timestamps() {
+            input.require_timestamps(self.algorithm())?;
         }
         dispatch!(self, k => k.process(input, out))
     }

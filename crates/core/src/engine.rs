@@ -49,7 +49,7 @@ impl<'a> Input<'a> {
     pub fn require_timestamps(&self, algorithm: &str) -> Result<()> {
         if self.timestamps.is_empty() && !self.values.is_empty() {
             return Err(Error::InvalidInput(format!(
-                "timestamps is empty, but algorithm '{algorithm}' with this config reads event times; pass one timestamp per row"
+                "timestamps is empty, but algorithm '{algorithm}' with this config reads event times; pass one timestamp per row (an empty list is accepted only by zscore, ewma, mad and holtwinters without cooldown, minConsecutive or likelihood)"
             )));
         }
         Ok(())
